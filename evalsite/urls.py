@@ -1,0 +1,17 @@
+"""URLs: catalog (/catalog/), ratings (/), REST API (/api/), admin (/admin/)."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from evalsite import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("catalog/", include("metrics.urls")),
+    path("api/", include("metrics.api_urls")),
+]

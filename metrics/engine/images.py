@@ -1,0 +1,171 @@
+"""The one decode path of evalsite: bytes on disk -> verified 8-bit RGB pixels.
+
+Every part of evalsite (import, metric features, thumbnails, the images judges
+see) decodes through :func:`decode_rgb`, so a number and a picture always come
+from the same pixels.
+
+The rule, chosen to match torch-fidelity, clean-fid and pytorch-fid (which all
+do ``PIL.Image.open(path).convert("RGB")``):
+
+- pixels are taken in stored order; EXIF orientation is **not** applied;
+- the first frame of an animated image is used;
+- alpha is dropped (not composited), as PIL's ``convert("RGB")`` does;
+- palette, greyscale, CMYK and YCbCr images go through PIL's ``convert("RGB")``;
+- 16-bit and 32-bit greyscale (``I;16*``, ``I``) and float (``F``) images are
+  scaled to 8 bits (value * 255 / max of the mode's range, rounded) before
+  conversion, instead of PIL's clipping, which would turn most of a 16-bit
+  image white.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+# Formats we accept. Anything else (even if PIL can read it) is refused at import,
+# so that the set of decoders in play stays small and documented.
+SUPPORTED_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF"}
+IMAGE_EXTENSIONS = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".webp",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".gif",
+}
+# 64 megapixels: far above any generator's output, far below a decompression bomb.
+DEFAULT_MAX_PIXELS = 64_000_000
+
+
+class ImageError(ValueError):
+    """An image that cannot be used: says which file and why."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What verification learnt about one image file."""
+
+    width: int
+    height: int
+    format: str  # PIL format name: PNG, JPEG, ...
+    mode: str  # PIL mode as stored: RGB, RGBA, P, CMYK, I;16, ...
+    frames: int
+
+
+def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
+    if not data:
+        raise ImageError(name, "the file is empty (0 bytes)")
+    try:
+        # PIL's own bomb check is a warning at MAX_IMAGE_PIXELS and an error at twice
+        # that; we check the header size ourselves below, so silence it here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageError(name, f"over the pixel limit, a likely decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError(name, "not an image file (no known image format)") from None
+    except Exception as exc:  # PIL raises many kinds of errors on garbage input
+        raise ImageError(name, f"cannot be read as an image ({exc})") from None
+    if img.format not in SUPPORTED_FORMATS:
+        raise ImageError(
+            name,
+            f"unsupported format {img.format}; use one of {', '.join(sorted(SUPPORTED_FORMATS))}",
+        )
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise ImageError(name, f"invalid size {width}x{height}")
+    if width * height > max_pixels:
+        raise ImageError(
+            name,
+            f"{width}x{height} = {width * height:,} pixels is over the limit of "
+            f"{max_pixels:,} (a decompression bomb or an oversized image)",
+        )
+    return img
+
+
+def _load_first_frame(img: Image.Image, name: str) -> None:
+    try:
+        img.seek(0)
+        # LOAD_TRUNCATED_IMAGES stays False: a truncated file raises here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img.load()
+    except Exception as exc:
+        raise ImageError(name, f"the image data is truncated or corrupt ({exc})") from None
+
+
+def verify_image_bytes(
+    data: bytes, name: str = "image", *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> ImageInfo:
+    """Check that ``data`` is a complete, decodable, supported image; return its facts."""
+    img = _open(data, name, max_pixels)
+    fmt, mode, size = img.format, img.mode, img.size
+    frames = getattr(img, "n_frames", 1)
+    _load_first_frame(img, name)
+    # A full decode catches corruption that load() on some formats lets through
+    # (e.g. a JPEG whose scan data is damaged but whose header is fine).
+    _to_rgb(img)
+    return ImageInfo(width=size[0], height=size[1], format=fmt, mode=mode, frames=frames)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    mode = img.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        arr = np.asarray(img, dtype=np.float64) * (255.0 / 65535.0)
+        return Image.fromarray(np.rint(arr).astype(np.uint8), "L").convert("RGB")
+    if mode == "I":
+        arr = np.asarray(img, dtype=np.float64)
+        # PNG 16-bit greyscale often opens as mode "I" with values up to 65535.
+        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        arr = np.clip(arr, 0, top) * (255.0 / top)
+        return Image.fromarray(np.rint(arr).astype(np.uint8), "L").convert("RGB")
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        top = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
+        arr = np.clip(arr, 0, top) * (255.0 / top)
+        return Image.fromarray(np.rint(arr).astype(np.uint8), "L").convert("RGB")
+    if mode == "RGB":
+        return img
+    return img.convert("RGB")
+
+
+def decode_rgb_bytes(
+    data: bytes, name: str = "image", *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Decode ``data`` through the documented path and return an 8-bit RGB PIL image."""
+    img = _open(data, name, max_pixels)
+    _load_first_frame(img, name)
+    return _to_rgb(img)
+
+
+def decode_rgb(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode the image file at ``path`` to 8-bit RGB (see the module docstring for the rule)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(str(path), f"cannot be read ({exc.strerror or exc})") from None
+    return decode_rgb_bytes(data, str(path), max_pixels=max_pixels)
+
+
+def decode_rgb_array(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode to a ``(H, W, 3)`` uint8 array."""
+    return np.asarray(decode_rgb(path, max_pixels=max_pixels), dtype=np.uint8)
+
+
+def is_image_name(name: str) -> bool:
+    """True when ``name`` has one of the image extensions evalsite imports."""
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS

@@ -1,0 +1,1 @@
+"""Functions that change the metrics app's data (the catalog import, metric runs)."""

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from metrics import views
+
+app_name = "metrics"
+
+urlpatterns = [
+    path("", views.set_list, name="set_list"),
+    path("import/", views.import_upload, name="import"),
+    path("models/<int:pk>/", views.model_detail, name="model_detail"),
+    path("sets/<int:pk>/", views.set_detail, name="set_detail"),
+    path("images/<int:pk>/", views.image_detail, name="image_detail"),
+    path("images/<int:pk>/file", views.image_file, name="image_file"),
+    path("images/<int:pk>/file/<int:size>", views.image_file, name="image_file_sized"),
+]

@@ -1,0 +1,1 @@
+"""evalsite's human side: campaigns, judges, ratings and the comparison report."""
