@@ -18,7 +18,9 @@ def image_set_list() -> QuerySet[ImageSet]:
 
 def model_under_test_list() -> QuerySet[ModelUnderTest]:
     """Every model under test with its number of sets."""
-    return ModelUnderTest.objects.annotate(set_count=Count("image_sets")).order_by("name", "version")
+    return ModelUnderTest.objects.annotate(set_count=Count("image_sets")).order_by(
+        "name", "version"
+    )
 
 
 def image_set_images(*, image_set: ImageSet) -> QuerySet[Image]:

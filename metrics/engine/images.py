@@ -74,7 +74,9 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        raise ImageError(name, f"over the pixel limit, a likely decompression bomb ({exc})") from None
+        raise ImageError(
+            name, f"over the pixel limit, a likely decompression bomb ({exc})"
+        ) from None
     except UnidentifiedImageError:
         raise ImageError(name, "not an image file (no known image format)") from None
     except Exception as exc:  # PIL raises many kinds of errors on garbage input

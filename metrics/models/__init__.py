@@ -1,5 +1,6 @@
 """Models of the metrics app: the image catalog (catalog.py) and metric runs (runs.py)."""
 
 from metrics.models.catalog import Image, ImageSet, ModelUnderTest, Prompt
+from metrics.models.runs import Feature, MetricRun, MetricRunItem
 
-__all__ = ["Image", "ImageSet", "ModelUnderTest", "Prompt"]
+__all__ = ["Feature", "Image", "ImageSet", "MetricRun", "MetricRunItem", "ModelUnderTest", "Prompt"]

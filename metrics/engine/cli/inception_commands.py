@@ -1,0 +1,293 @@
+"""Subcommands on the FID Inception: ``fid``, ``fid-stats``, ``kid``, ``is``, ``class-kl``, ``fetch-weights``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from metrics.engine.cli.common import (
+    UsageError,
+    list_images,
+    pick_device,
+    positive_int,
+    progress_for,
+)
+from metrics.engine.result import MetricResult
+
+DEFAULT_BATCH_CPU = 8  # measured on a 2-core CPU (benchmarks/feature_throughput.py)
+DEFAULT_BATCH_GPU = 128
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the Inception subcommands to ``python -m metrics``."""
+    p = sub.add_parser(
+        "fid",
+        parents=[common],
+        help="Fréchet Inception Distance between two folders (or .npz statistics)",
+        description="FID between two image folders; either may be an .npz of statistics "
+        "(ours from fid-stats, or pytorch-fid's mu/sigma).",
+    )
+    p.add_argument("dir_a", metavar="DIR_A")
+    p.add_argument("dir_b", metavar="DIR_B")
+    p.add_argument("--force", action="store_true", help="compute even with fewer images than 2049")
+    _precision_option(p)
+    p.set_defaults(func=cmd_fid)
+
+    p = sub.add_parser(
+        "fid-stats",
+        parents=[common],
+        help="save a folder's FID statistics to an .npz (reusable as a fid input)",
+    )
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("output", metavar="OUT.npz")
+    _precision_option(p)
+    p.set_defaults(func=cmd_fid_stats)
+
+    p = sub.add_parser(
+        "kid", parents=[common], help="Kernel Inception Distance between two folders"
+    )
+    p.add_argument("dir_a", metavar="DIR_A")
+    p.add_argument("dir_b", metavar="DIR_B")
+    p.add_argument("--subsets", type=positive_int, default=100, metavar="N")
+    p.add_argument("--subset-size", type=positive_int, default=1000, metavar="M")
+    _precision_option(p)
+    p.set_defaults(func=cmd_kid)
+
+    p = sub.add_parser("is", parents=[common], help="Inception Score of a folder")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--splits", type=positive_int, default=10, metavar="N")
+    p.add_argument("--no-shuffle", action="store_true", help="split in file order (no shuffle)")
+    _precision_option(p)
+    p.set_defaults(func=cmd_is)
+
+    p = sub.add_parser(
+        "class-kl",
+        parents=[common],
+        help="KL(reference || generated) of the mean Inception class distributions",
+    )
+    p.add_argument("generated", metavar="GENERATED_DIR")
+    p.add_argument("reference", metavar="REFERENCE_DIR")
+    _precision_option(p)
+    p.set_defaults(func=cmd_class_kl)
+
+    p = sub.add_parser(
+        "fetch-weights",
+        help="download every known weights file (or the named ones) into the cache",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="file names (default: all known)")
+    p.add_argument("--dest", default=None, metavar="DIR", help="directory (default: the cache)")
+    p.add_argument("--list", action="store_true", help="list known weights files and exit")
+    p.set_defaults(func=cmd_fetch_weights)
+
+
+def _precision_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="network arithmetic: fp32 is exact (default); bf16/fp16 are faster, approximate, opt-in",
+    )
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _extractor(args: argparse.Namespace):
+    from metrics.engine.extractors import InceptionExtractor
+
+    device = pick_device(args.device)
+    try:
+        return InceptionExtractor(
+            args.inception_weights,
+            resize=args.resize,
+            device=device,
+            precision=getattr(args, "precision", "fp32"),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _features(extractor, args: argparse.Namespace, directory: str, label: str) -> tuple[dict, dict]:
+    """Features of every image in ``directory`` and a description of the set."""
+    paths = list_images(directory)
+    batch = args.batch_size or (
+        DEFAULT_BATCH_GPU if extractor.device.type == "cuda" else DEFAULT_BATCH_CPU
+    )
+    with progress_for(args, len(paths), f"{label} {Path(directory).name}") as bar:
+        feats = extractor.extract_paths(paths, batch_size=batch, workers=args.workers, progress=bar)
+    formats = Counter(p.suffix.lower().lstrip(".") for p in paths)
+    return feats, {
+        "path": str(directory),
+        "n": len(paths),
+        "formats": dict(sorted(formats.items())),
+    }
+
+
+def _params(extractor, sets: dict[str, dict]) -> dict:
+    params = extractor.provenance()
+    params["sets"] = sets
+    if extractor.precision != "fp32":
+        params["note"] = (
+            f"{extractor.precision} features: approximate; "
+            "benchmarks/feature_throughput.py --precision measures the error against fp32"
+        )
+    return params
+
+
+def _user_errors(fn):
+    """Turn a metric's refusal (ValueError: too few images, bad .npz) into a usage error."""
+
+    def wrapper(args: argparse.Namespace):
+        try:
+            return fn(args)
+        except UsageError:
+            raise
+        except ValueError as exc:
+            from metrics.engine.images import ImageError
+
+            if isinstance(exc, ImageError):
+                raise
+            raise UsageError(str(exc)) from None
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _stats_input(path: str):
+    from metrics.engine.fid import load_stats
+
+    return load_stats(path) if path.endswith(".npz") and Path(path).is_file() else None
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+@_user_errors
+def cmd_fid(args: argparse.Namespace) -> MetricResult:
+    """FID between two folders or .npz statistics."""
+    from metrics.engine.fid import FeatureStats, fid_from_stats
+
+    inputs = {"a": args.dir_a, "b": args.dir_b}
+    stats, sets = {}, {}
+    extractor = None
+    for key, path in inputs.items():
+        loaded = _stats_input(path)
+        if loaded is not None:
+            stats[key] = loaded
+            sets[key] = {"path": path, "n": loaded.n, "statistics_file": True}
+            continue
+        extractor = extractor or _extractor(args)
+        feats, sets[key] = _features(extractor, args, path, key.upper())
+        stats[key] = FeatureStats.from_features(feats["pool3"])
+    params = _params(extractor, sets) if extractor is not None else {"sets": sets}
+    return fid_from_stats(stats["a"], stats["b"], force=args.force, params=params)
+
+
+@_user_errors
+def cmd_fid_stats(args: argparse.Namespace) -> int:
+    """Save a folder's FID statistics to an .npz."""
+    from metrics.engine.fid import FeatureStats
+
+    out = Path(args.output)
+    if out.suffix != ".npz":
+        raise UsageError(f"{out}: the statistics file name must end in .npz")
+    extractor = _extractor(args)
+    feats, info = _features(extractor, args, args.dir, "")
+    stats = FeatureStats.from_features(feats["pool3"])
+    tmp = out.with_name(out.name + ".part.npz")
+    stats.save(tmp)
+    tmp.replace(out)  # nothing half written under the final name
+    sys.stdout.write(f"saved statistics of {info['n']} images to {out}\n")
+    return 0
+
+
+@_user_errors
+def cmd_kid(args: argparse.Namespace) -> MetricResult:
+    """KID between two folders."""
+    from metrics.engine.kid import DEFAULT_SEED, kid_from_features
+
+    extractor = _extractor(args)
+    fa, sa = _features(extractor, args, args.dir_a, "A")
+    fb, sb = _features(extractor, args, args.dir_b, "B")
+    return kid_from_features(
+        fa["pool3"],
+        fb["pool3"],
+        subsets=args.subsets,
+        subset_size=args.subset_size,
+        seed=DEFAULT_SEED if args.seed is None else args.seed,
+        params=_params(extractor, {"a": sa, "b": sb}),
+    )
+
+
+@_user_errors
+def cmd_is(args: argparse.Namespace) -> MetricResult:
+    """Inception Score of a folder."""
+    from metrics.engine.inception_score import DEFAULT_SEED, inception_score_from_logits
+
+    extractor = _extractor(args)
+    feats, info = _features(extractor, args, args.dir, "")
+    return inception_score_from_logits(
+        feats["logits_unbiased"],
+        splits=args.splits,
+        seed=DEFAULT_SEED if args.seed is None else args.seed,
+        shuffle=not args.no_shuffle,
+        params=_params(extractor, {"set": info}),
+    )
+
+
+@_user_errors
+def cmd_class_kl(args: argparse.Namespace) -> MetricResult:
+    """KL between the class distributions of a generated and a reference folder."""
+    from metrics.engine.class_kl import class_kl_from_logits
+
+    extractor = _extractor(args)
+    fg, sg = _features(extractor, args, args.generated, "generated")
+    fr, sr = _features(extractor, args, args.reference, "reference")
+    return class_kl_from_logits(
+        fg["logits_unbiased"],
+        fr["logits_unbiased"],
+        params=_params(extractor, {"generated": sg, "reference": sr}),
+    )
+
+
+def cmd_fetch_weights(args: argparse.Namespace) -> int:
+    """Download weights files ahead of use (checksum verified, atomic)."""
+    from metrics.engine import weights
+
+    _load_all_specs()
+    if args.list:
+        for spec in weights.REGISTRY.values():
+            sys.stdout.write(f"{spec.name}\t{spec.description}\n")
+        return 0
+    names = args.names or list(weights.REGISTRY)
+    unknown = [n for n in names if n not in weights.REGISTRY]
+    if unknown:
+        raise UsageError(
+            f"unknown weights {', '.join(unknown)}; known: {', '.join(weights.REGISTRY)}"
+        )
+    dest = Path(args.dest) if args.dest else weights.cache_dir()
+    for name in names:
+        spec = weights.REGISTRY[name]
+        target = dest / spec.name
+        if target.is_file():
+            weights.verify(spec, target)
+            sys.stdout.write(f"{spec.name}: already present at {target} (checksum ok)\n")
+            continue
+        path = weights.download(spec, dest)
+        sys.stdout.write(f"{spec.name}: saved to {path} (checksum ok)\n")
+    return 0
+
+
+def _load_all_specs() -> None:
+    # Modules register their weights specs on import (LPIPS lives in lpips.py).
+    import importlib
+
+    for module in ("metrics.engine.lpips",):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise

@@ -1,0 +1,293 @@
+"""Which inputs, features and engine function each metric of a run needs.
+
+A recipe says what a metric reads:
+
+- ``inputs``: ``set`` (one set), ``set+reference`` (a set against a reference set)
+  or ``pairs`` (each image of the set against its source image);
+- ``extractor``: the image features it needs from the cache (``inception`` or
+  ``clip``), or None for pixel metrics computed pair by pair;
+- ``texts``: the text embeddings it needs (``prompts`` or ``captions``);
+
+and how to turn cached features into a :class:`MetricResult` (``aggregate``) or one
+pair of images into a number (``pair_value``). The engine does the maths; this
+module only wires catalog rows to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from metrics.engine.result import MetricResult
+
+
+@dataclass
+class RunInputs:
+    """What an aggregation receives: features in catalog order plus names."""
+
+    params: dict[str, Any]
+    names: list[str]  # file names of the set's images, in order
+    features: dict[str, np.ndarray]  # output name -> [n, d] for the set
+    reference_features: dict[str, np.ndarray] = field(default_factory=dict)
+    reference_names: list[str] = field(default_factory=list)
+    texts: dict[str, np.ndarray] = field(default_factory=dict)  # "prompt" / "caption" / ...
+    source_features: dict[str, np.ndarray] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    label: str
+    inputs: str  # "set" | "set+reference" | "pairs"
+    extractor: str | None = None  # "inception" | "clip" | None
+    texts: str | None = None  # "prompts" | "captions" | None
+    higher_is_better: bool = True
+    defaults: dict[str, Any] = field(default_factory=dict)
+    aggregate: Callable[[RunInputs], MetricResult] | None = None
+    # Pair metrics: a value per (edited, source) uint8 image pair, then a mean result.
+    pair_value: Callable[[np.ndarray, np.ndarray, dict], float] | None = None
+    pair_result: Callable[[dict[str, float], dict], MetricResult] | None = None
+    queue: str = "gpu"  # where its chunks run
+
+    @property
+    def needs_reference(self) -> bool:
+        return self.inputs == "set+reference"
+
+
+# --- aggregations (engine calls) ------------------------------------------------------------
+
+
+def _fid(x: RunInputs) -> MetricResult:
+    from metrics.engine.fid import fid_from_features
+
+    return fid_from_features(
+        x.features["pool3"],
+        x.reference_features["pool3"],
+        force=bool(x.params.get("force")),
+        params=x.provenance,
+    )
+
+
+def _kid(x: RunInputs) -> MetricResult:
+    from metrics.engine.kid import kid_from_features
+
+    return kid_from_features(
+        x.features["pool3"],
+        x.reference_features["pool3"],
+        subsets=int(x.params["subsets"]),
+        subset_size=int(x.params["subset_size"]),
+        seed=int(x.params["seed"]),
+        params=x.provenance,
+    )
+
+
+def _is(x: RunInputs) -> MetricResult:
+    from metrics.engine.inception_score import inception_score_from_logits
+
+    return inception_score_from_logits(
+        x.features["logits_unbiased"],
+        splits=int(x.params["splits"]),
+        seed=int(x.params["seed"]),
+        params=x.provenance,
+    )
+
+
+def _class_kl(x: RunInputs) -> MetricResult:
+    from metrics.engine.class_kl import class_kl_from_logits
+
+    return class_kl_from_logits(
+        x.features["logits_unbiased"], x.reference_features["logits_unbiased"], params=x.provenance
+    )
+
+
+def _prdc(metric: str) -> Callable[[RunInputs], MetricResult]:
+    def aggregate(x: RunInputs) -> MetricResult:
+        from metrics.engine.prdc import prdc_from_features
+
+        results = prdc_from_features(
+            x.features["pool3"],
+            x.reference_features["pool3"],
+            k=int(x.params["k"]),
+            embedding="inception",
+            provenance=x.provenance,
+        )
+        main = results[metric]
+        main.extra = {
+            **main.extra,
+            "all": {name: r.value for name, r in results.items()},
+        }
+        return main
+
+    return aggregate
+
+
+def _cmmd(x: RunInputs) -> MetricResult:
+    from metrics.engine.cmmd import cmmd_from_embeddings
+
+    return cmmd_from_embeddings(
+        x.features["embedding"], x.reference_features["embedding"], provenance=x.provenance
+    )
+
+
+def _vendi(x: RunInputs) -> MetricResult:
+    from metrics.engine.vendi import vendi_from_embeddings
+
+    return vendi_from_embeddings(x.features["embedding"], embedding="clip", provenance=x.provenance)
+
+
+def _novelty(x: RunInputs) -> MetricResult:
+    from metrics.engine.novelty import novelty_from_embeddings
+
+    return novelty_from_embeddings(
+        x.features["embedding"],
+        x.reference_features["embedding"],
+        threshold=float(x.params["threshold"]),
+        generated_names=x.names,
+        reference_names=x.reference_names,
+        embedding="clip",
+        seed=int(x.params["seed"]),
+        provenance=x.provenance,
+    )
+
+
+def _clip_score(x: RunInputs) -> MetricResult:
+    from metrics.engine.clip_score import clip_score_from_embeddings
+
+    return clip_score_from_embeddings(
+        x.features["embedding"],
+        x.texts["prompt"],
+        names=x.names,
+        seed=int(x.params["seed"]),
+        provenance=x.provenance,
+    )
+
+
+def _clip_direction(x: RunInputs) -> MetricResult:
+    from metrics.engine.clip_score import directional_similarity_from_embeddings
+
+    return directional_similarity_from_embeddings(
+        x.source_features["embedding"],
+        x.features["embedding"],
+        x.texts["source_caption"],
+        x.texts["caption"],
+        names=x.names,
+        seed=int(x.params["seed"]),
+        provenance=x.provenance,
+    )
+
+
+# --- pair metrics ------------------------------------------------------------------------------
+
+
+def _ssim_value(a: np.ndarray, b: np.ndarray, params: dict) -> float:
+    from metrics.engine.ssim import ssim
+
+    return ssim(a, b)
+
+
+def _ms_ssim_value(a: np.ndarray, b: np.ndarray, params: dict) -> float:
+    from metrics.engine.ssim import ms_ssim
+
+    return ms_ssim(a, b)
+
+
+def _mse_value(a: np.ndarray, b: np.ndarray, params: dict) -> float:
+    from metrics.engine.psnr import mse
+
+    return mse(a, b)
+
+
+def _lpips_value(a: np.ndarray, b: np.ndarray, params: dict) -> float:
+    from metrics.engine.lpips import lpips_distance
+    from metrics.services.extractors import lpips_model
+
+    return lpips_distance(lpips_model(params["net"]), a, b)
+
+
+def _mean_result(metric: str, higher_is_better: bool):
+    def result(per_item: dict[str, float], params: dict) -> MetricResult:
+        from metrics.engine.pairs import mean_result
+
+        return mean_result(
+            metric,
+            per_item,
+            higher_is_better=higher_is_better,
+            seed=int(params.get("seed", 0)),
+            params=params,
+        )
+
+    return result
+
+
+def _psnr_result(per_item_mse: dict[str, float], params: dict) -> MetricResult:
+    from metrics.engine.psnr import psnr_mse_results
+
+    psnr, _ = psnr_mse_results(per_item_mse, seed=int(params.get("seed", 0)), params=params)
+    return psnr
+
+
+INCEPTION_DEFAULTS = {"resize": "legacy-tf"}
+CLIP_DEFAULTS = {"clip_model": None}  # None: the engine's default checkpoint
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in [
+        Recipe("fid", "FID", "set+reference", "inception", higher_is_better=False,
+               defaults={**INCEPTION_DEFAULTS, "force": False}, aggregate=_fid),
+        Recipe("kid", "KID", "set+reference", "inception", higher_is_better=False,
+               defaults={**INCEPTION_DEFAULTS, "subsets": 100, "subset_size": 1000, "seed": 2020},
+               aggregate=_kid),
+        Recipe("is", "Inception Score", "set", "inception",
+               defaults={**INCEPTION_DEFAULTS, "splits": 10, "seed": 2020}, aggregate=_is),
+        Recipe("class_kl", "Class-distribution KL", "set+reference", "inception",
+               higher_is_better=False, defaults=INCEPTION_DEFAULTS, aggregate=_class_kl),
+        Recipe("precision", "Precision (k-NN)", "set+reference", "inception",
+               defaults={**INCEPTION_DEFAULTS, "k": 5}, aggregate=_prdc("precision")),
+        Recipe("recall", "Recall (k-NN)", "set+reference", "inception",
+               defaults={**INCEPTION_DEFAULTS, "k": 5}, aggregate=_prdc("recall")),
+        Recipe("density", "Density", "set+reference", "inception",
+               defaults={**INCEPTION_DEFAULTS, "k": 5}, aggregate=_prdc("density")),
+        Recipe("coverage", "Coverage", "set+reference", "inception",
+               defaults={**INCEPTION_DEFAULTS, "k": 5}, aggregate=_prdc("coverage")),
+        Recipe("clip_score", "CLIP score", "set", "clip", texts="prompts",
+               defaults={**CLIP_DEFAULTS, "seed": 0}, aggregate=_clip_score),
+        Recipe("clip_direction", "CLIP directional similarity", "pairs", "clip",
+               texts="captions", defaults={**CLIP_DEFAULTS, "seed": 0}, aggregate=_clip_direction),
+        Recipe("cmmd", "CMMD", "set+reference", "clip", higher_is_better=False,
+               defaults=CLIP_DEFAULTS, aggregate=_cmmd),
+        Recipe("vendi", "Vendi score", "set", "clip", defaults=CLIP_DEFAULTS, aggregate=_vendi),
+        Recipe("novelty", "Novelty / memorisation", "set+reference", "clip",
+               defaults={**CLIP_DEFAULTS, "threshold": 0.9, "seed": 0}, aggregate=_novelty),
+        Recipe("ssim", "SSIM", "pairs", None, defaults={"seed": 0}, pair_value=_ssim_value,
+               pair_result=_mean_result("ssim", True), queue="cpu"),
+        Recipe("ms_ssim", "MS-SSIM", "pairs", None, defaults={"seed": 0},
+               pair_value=_ms_ssim_value, pair_result=_mean_result("ms_ssim", True), queue="cpu"),
+        Recipe("psnr", "PSNR", "pairs", None, defaults={"seed": 0}, pair_value=_mse_value,
+               pair_result=_psnr_result, queue="cpu"),
+        Recipe("lpips", "LPIPS", "pairs", None, higher_is_better=False,
+               defaults={"net": "alex", "seed": 0}, pair_value=_lpips_value,
+               pair_result=_mean_result("lpips", False)),
+    ]
+}  # fmt: skip
+
+
+def recipe_get(name: str) -> Recipe:
+    """The recipe of ``name``, or a ValueError naming the metrics there are."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise ValueError(f"unknown metric {name!r}; choose one of {', '.join(RECIPES)}") from None
+
+
+def recipe_params(recipe: Recipe, given: dict[str, Any] | None) -> dict[str, Any]:
+    """The recipe's defaults updated with ``given``; unknown keys are an error."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(recipe.defaults))
+    if unknown:
+        known = ", ".join(sorted(recipe.defaults)) or "none"
+        raise ValueError(f"{recipe.name} has no parameter {', '.join(unknown)} (it takes: {known})")
+    return {**recipe.defaults, **given}
