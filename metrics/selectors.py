@@ -35,3 +35,20 @@ def image_get(*, image_id: int) -> Image | None:
         .filter(pk=image_id)
         .first()
     )
+
+
+# --- read by the ratings app (campaign items are made from these) ----------------------------
+
+
+def images_in_sets(*, set_ids: list[int]) -> QuerySet[Image]:
+    """The images of the given sets with set, model and prompt, by set then file name."""
+    return (
+        Image.objects.filter(image_set_id__in=set_ids)
+        .select_related("image_set__model", "prompt")
+        .order_by("image_set_id", "filename")
+    )
+
+
+def image_sets_of_kind(*, kind: str) -> QuerySet[ImageSet]:
+    """The sets of one kind (generated, reference, source) with their model, by name."""
+    return ImageSet.objects.filter(kind=kind).select_related("model").order_by("name")

@@ -96,6 +96,14 @@ def metric_run_aggregate_task(self, run_id: int) -> None:
     _guarded(self, run_id, lambda: runs.metric_run_aggregate(run_id=run_id))
 
 
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90, ignore_result=True)
+def metric_run_watchdog_task(run_id: int) -> None:
+    try:
+        runs.metric_run_watchdog(run_id=run_id)
+    except (OperationalError, InterfaceError):
+        log.warning("watchdog of run %s could not reach the database", run_id)
+
+
 @worker_ready.connect
 def _resume_stale_runs(**kwargs) -> None:
     try:

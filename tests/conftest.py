@@ -3,11 +3,43 @@
 from __future__ import annotations
 
 import io
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+
+def _isolate_filesystem_broker() -> None:
+    """Tests publish to their own filesystem-broker folder, never to a dev worker's.
+
+    Settings are loaded before this file is, but Celery opens its broker connection
+    lazily, so changing the transport options here takes effect for every publish.
+    Worker processes started by tests get the same folder through CELERY_BROKER_DIR.
+    """
+    from django.conf import settings
+
+    from evalsite.celery import app
+
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="evalsite-test-broker-"))
+    for sub in ("queue", "control"):
+        (folder / sub).mkdir()
+    options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+    options.update(
+        data_folder_in=str(folder / "queue"),
+        data_folder_out=str(folder / "queue"),
+        control_folder=str(folder / "control"),
+    )
+    app.conf.broker_transport_options = options
+    import os
+
+    os.environ["CELERY_BROKER_DIR"] = str(folder)
+
+
+_isolate_filesystem_broker()
 
 
 @pytest.fixture(autouse=True)

@@ -38,8 +38,12 @@ def split_scores(logits: np.ndarray, splits: int) -> np.ndarray:
     for i in range(splits):
         lo, hi = i * n // splits, (i + 1) * n // splits
         p_part, log_p_part = p[lo:hi], log_p[lo:hi]
-        log_marginal = np.log(p_part.mean(axis=0, keepdims=True))
-        kl = (p_part * (log_p_part - log_marginal)).sum(axis=1)
+        marginal = p_part.mean(axis=0, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = p_part * (log_p_part - np.log(marginal))
+        # 0 log 0 = 0: a class no image of the split predicts contributes nothing
+        # (torch-fidelity gives NaN there; everywhere else the two agree).
+        kl = np.where(p_part > 0, terms, 0.0).sum(axis=1)
         scores[i] = np.exp(kl.mean())
     return scores
 

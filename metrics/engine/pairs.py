@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from metrics.engine.bootstrap import bootstrap_mean_ci
-from metrics.engine.images import IMAGE_EXTENSIONS, ImageError, decode_rgb, is_image_name
+from metrics.engine.images import IMAGE_EXTENSIONS, decode_rgb, is_image_name
 from metrics.engine.provenance import provenance
 from metrics.engine.result import MetricResult
 
@@ -355,7 +355,6 @@ def common_size(paths: Sequence[Path], *, hint: str) -> tuple[int, int]:
 
 
 __all__ = [
-    "ImageError",
     "ImagePair",
     "Pairing",
     "PixelInputError",

@@ -120,25 +120,48 @@ def metric_run_cancel(*, run: MetricRun) -> bool:
     )
 
 
-def metric_runs_resume(*, stale_after_s: float | None = None) -> list[int]:
-    """Re-plan active runs no worker has touched for ``stale_after_s`` seconds.
-
-    Called when a worker starts: a run whose worker was killed (and whose task the
-    broker will not redeliver, like the filesystem broker's) finishes all the same.
-    """
+def _stale_cutoff(stale_after_s: float | None):
     if stale_after_s is None:
         stale_after_s = settings.EVALSITE_RUN_STALE_SECONDS
-    cutoff = timezone.now() - timedelta(seconds=stale_after_s)
-    stale = MetricRun.objects.filter(status__in=MetricRun.ACTIVE).filter(
-        heartbeat_at__lte=cutoff
-    ) | MetricRun.objects.filter(status__in=MetricRun.ACTIVE, heartbeat_at__isnull=True).filter(
-        created_at__lte=cutoff
-    )
-    ids = list(stale.values_list("pk", flat=True))
-    for run_id in ids:
-        log.info("resuming metric run %s", run_id)
+    return timezone.now() - timedelta(seconds=stale_after_s)
+
+
+def _is_stale(run: MetricRun, cutoff) -> bool:
+    last = run.heartbeat_at or run.created_at
+    return last <= cutoff
+
+
+def metric_runs_resume(*, stale_after_s: float | None = None) -> list[int]:
+    """Re-plan active runs no worker has touched for ``stale_after_s`` seconds; watch the others.
+
+    Called when a worker starts. A run whose worker was killed (and whose task the
+    broker will not redeliver, like the filesystem broker's) finishes all the same:
+    re-planning enqueues only what is still missing. Runs that are not stale yet get
+    a watchdog that checks them again later.
+    """
+    cutoff = _stale_cutoff(stale_after_s)
+    resumed = []
+    for run in MetricRun.objects.filter(status__in=MetricRun.ACTIVE):
+        if _is_stale(run, cutoff):
+            log.info("resuming metric run %s", run.pk)
+            _enqueue_plan(run.pk)
+            resumed.append(run.pk)
+        else:
+            _enqueue_watchdog(run.pk)
+    return resumed
+
+
+def metric_run_watchdog(*, run_id: int, stale_after_s: float | None = None) -> str:
+    """Re-plan the run if it went stale, keep watching while it is active; returns what it did."""
+    run = MetricRun.objects.filter(pk=run_id, status__in=MetricRun.ACTIVE).first()
+    if run is None:
+        return "ended"
+    if _is_stale(run, _stale_cutoff(stale_after_s)):
+        log.info("resuming stale metric run %s", run_id)
         _enqueue_plan(run_id)
-    return ids
+        return "resumed"
+    _enqueue_watchdog(run_id)
+    return "watching"
 
 
 # --- plan --------------------------------------------------------------------------------------
@@ -163,6 +186,8 @@ def metric_run_plan(*, run_id: int) -> list[Chunk]:
     recipe = recipe_get(run.metric)
     chunks, total, done = _missing_chunks(run, recipe)
     MetricRun.objects.filter(pk=run_id).update(progress_total=total, progress_done=done)
+    # Chunks can be lost with their worker (the filesystem broker never redelivers).
+    _enqueue_watchdog(run_id)
     if not chunks:
         _enqueue_aggregate(run_id)
         return []
@@ -546,6 +571,17 @@ def _enqueue_chunk(run_id: int, chunk: Chunk, *, queue: str) -> None:
 
     transaction.on_commit(
         lambda: metric_run_chunk_task.apply_async((run_id, chunk.kind, chunk.keys), queue=queue)
+    )
+
+
+def _enqueue_watchdog(run_id: int) -> None:
+    from metrics.tasks import metric_run_watchdog_task
+
+    if metric_run_watchdog_task.app.conf.task_always_eager:
+        return  # eager tasks ignore countdowns: a watchdog would call itself forever
+    countdown = max(1, settings.EVALSITE_RUN_STALE_SECONDS)
+    transaction.on_commit(
+        lambda: metric_run_watchdog_task.apply_async((run_id,), queue="cpu", countdown=countdown)
     )
 
 

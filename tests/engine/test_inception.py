@@ -108,7 +108,10 @@ def test_the_extractor_follows_the_protocol(inception_extractor, inception_weigh
     assert inception_extractor.extractor_id == "fid-inception"
     assert inception_extractor.preprocessing == "legacy-tf-299"
     assert inception_extractor.outputs == {"pool3": 2048, "logits_unbiased": 1008}
-    assert inception_extractor.weights_sha256 == hashlib.sha256(inception_weights.read_bytes()).hexdigest()
+    assert (
+        inception_extractor.weights_sha256
+        == hashlib.sha256(inception_weights.read_bytes()).hexdigest()
+    )
 
 
 @pytest.mark.parametrize("key", ["a", "b"])
@@ -125,7 +128,9 @@ def test_features_equal_torch_fidelitys_on_the_same_weights(
         assert _relative_error(ours[name], golden_arrays[ref_key]) < 1e-4
 
 
-def test_extract_images_equals_extract_paths(inception_extractor, reference_sets, reference_features):
+def test_extract_images_equals_extract_paths(
+    inception_extractor, reference_sets, reference_features
+):
     arrays = fx.image_set_arrays(**fx.SET_A)[:5]
     feats = inception_extractor.extract_images(arrays, batch_size=2)
     assert _relative_error(feats["pool3"], reference_features["a"]["pool3"][:5]) < 1e-4

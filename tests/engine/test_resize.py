@@ -61,7 +61,9 @@ def test_resize_equals_the_reference_implementations(mode, key, golden, golden_a
         np.testing.assert_allclose(
             out.reshape(-1)[positions], golden_arrays[f"resize_{key}_samples"][i], rtol=0, atol=1e-4
         )
-        assert out.astype(np.float64).sum() == pytest.approx(golden[f"resize_{key}_sums"][i], rel=1e-9)
+        assert out.astype(np.float64).sum() == pytest.approx(
+            golden[f"resize_{key}_sums"][i], rel=1e-9
+        )
 
 
 @pytest.mark.parametrize("mode", ["legacy-tf", "clean"])

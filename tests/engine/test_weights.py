@@ -50,7 +50,9 @@ def test_a_missing_explicit_path_is_an_error_naming_it(env):
         weights_path(weights.FID_INCEPTION, env / "nowhere.pth")
 
 
-def test_the_weights_dir_is_searched_and_its_file_verified(env, monkeypatch, inception_spec, inception_weights_dir):
+def test_the_weights_dir_is_searched_and_its_file_verified(
+    env, monkeypatch, inception_spec, inception_weights_dir
+):
     monkeypatch.setenv("EVALSITE_WEIGHTS_DIR", str(inception_weights_dir))
     found = weights_path(inception_spec, download=False)
     assert found == inception_weights_dir / weights.FID_INCEPTION.name
@@ -80,7 +82,9 @@ def test_the_torch_hub_checkpoints_dir_is_the_default_cache(monkeypatch, tmp_pat
 
 
 @pytest.mark.parametrize("variable", ["EVALSITE_OFFLINE", "HF_HUB_OFFLINE"])
-def test_missing_weights_offline_name_the_file_the_places_and_the_command(env, monkeypatch, variable):
+def test_missing_weights_offline_name_the_file_the_places_and_the_command(
+    env, monkeypatch, variable
+):
     monkeypatch.setenv(variable, "1")
     monkeypatch.setenv("EVALSITE_WEIGHTS_DIR", str(env / "wdir"))
     with pytest.raises(WeightsMissingError) as info:

@@ -115,7 +115,8 @@ def _features(extractor, args: argparse.Namespace, directory: str, label: str) -
     batch = args.batch_size or (
         DEFAULT_BATCH_GPU if extractor.device.type == "cuda" else DEFAULT_BATCH_CPU
     )
-    with progress_for(args, len(paths), f"{label} {Path(directory).name}") as bar:
+    desc = f"{label}: {Path(directory).name}" if label else Path(directory).name
+    with progress_for(args, len(paths), desc) as bar:
         feats = extractor.extract_paths(paths, batch_size=batch, workers=args.workers, progress=bar)
     formats = Counter(p.suffix.lower().lstrip(".") for p in paths)
     return feats, {
@@ -123,6 +124,12 @@ def _features(extractor, args: argparse.Namespace, directory: str, label: str) -
         "n": len(paths),
         "formats": dict(sorted(formats.items())),
     }
+
+
+def _check_folders(*directories: str) -> None:
+    """Fail on a bad folder before any network is loaded or image decoded."""
+    for directory in directories:
+        list_images(directory)
 
 
 def _params(extractor, sets: dict[str, dict]) -> dict:
@@ -168,18 +175,24 @@ def _stats_input(path: str):
 @_user_errors
 def cmd_fid(args: argparse.Namespace) -> MetricResult:
     """FID between two folders or .npz statistics."""
-    from metrics.engine.fid import FeatureStats, fid_from_stats
+    from metrics.engine.fid import FeatureStats, check_enough_samples, fid_from_stats
+    from metrics.engine.inception import POOL3_DIM
 
     inputs = {"a": args.dir_a, "b": args.dir_b}
-    stats, sets = {}, {}
-    extractor = None
+    stats, sets, folders = {}, {}, {}
     for key, path in inputs.items():
         loaded = _stats_input(path)
         if loaded is not None:
             stats[key] = loaded
             sets[key] = {"path": path, "n": loaded.n, "statistics_file": True}
-            continue
-        extractor = extractor or _extractor(args)
+        else:
+            folders[key] = path
+            _check_folders(path)
+            if not args.force:
+                # Refuse before loading a network or decoding anything.
+                check_enough_samples(len(list_images(path)), POOL3_DIM, f"set {key.upper()}")
+    extractor = _extractor(args) if folders else None
+    for key, path in folders.items():
         feats, sets[key] = _features(extractor, args, path, key.upper())
         stats[key] = FeatureStats.from_features(feats["pool3"])
     params = _params(extractor, sets) if extractor is not None else {"sets": sets}
@@ -194,6 +207,7 @@ def cmd_fid_stats(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix != ".npz":
         raise UsageError(f"{out}: the statistics file name must end in .npz")
+    _check_folders(args.dir)
     extractor = _extractor(args)
     feats, info = _features(extractor, args, args.dir, "")
     stats = FeatureStats.from_features(feats["pool3"])
@@ -209,6 +223,7 @@ def cmd_kid(args: argparse.Namespace) -> MetricResult:
     """KID between two folders."""
     from metrics.engine.kid import DEFAULT_SEED, kid_from_features
 
+    _check_folders(args.dir_a, args.dir_b)
     extractor = _extractor(args)
     fa, sa = _features(extractor, args, args.dir_a, "A")
     fb, sb = _features(extractor, args, args.dir_b, "B")
@@ -227,6 +242,7 @@ def cmd_is(args: argparse.Namespace) -> MetricResult:
     """Inception Score of a folder."""
     from metrics.engine.inception_score import DEFAULT_SEED, inception_score_from_logits
 
+    _check_folders(args.dir)
     extractor = _extractor(args)
     feats, info = _features(extractor, args, args.dir, "")
     return inception_score_from_logits(
@@ -243,6 +259,7 @@ def cmd_class_kl(args: argparse.Namespace) -> MetricResult:
     """KL between the class distributions of a generated and a reference folder."""
     from metrics.engine.class_kl import class_kl_from_logits
 
+    _check_folders(args.generated, args.reference)
     extractor = _extractor(args)
     fg, sg = _features(extractor, args, args.generated, "generated")
     fr, sr = _features(extractor, args, args.reference, "reference")
