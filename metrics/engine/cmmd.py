@@ -23,23 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from metrics.engine.embeddings import unit_rows
 from metrics.engine.result import MetricResult
 
 SIGMA = 10.0
 SCALE = 1000.0
 _CHUNK_BYTES = 64 * 1024 * 1024
-
-
-def _normalised(x: np.ndarray, what: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] == 0:
-        raise ValueError(f"{what} must be a non-empty 2-d array [n, d], got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ValueError(f"{what} has an all-zero row and cannot be L2-normalised")
-    return arr / norms
 
 
 def rbf_kernel_sum(
@@ -69,8 +58,8 @@ def mmd2(
 ) -> float:
     """MMD^2 between the rows of ``x`` and ``y`` with a Gaussian RBF kernel (not scaled)."""
     if normalise:
-        x = _normalised(x, "first set's embeddings")
-        y = _normalised(y, "second set's embeddings")
+        x = unit_rows(x, "first set's embeddings")
+        y = unit_rows(y, "second set's embeddings")
     else:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)

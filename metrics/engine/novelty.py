@@ -26,30 +26,19 @@ from collections.abc import Sequence
 import numpy as np
 
 from metrics.engine.bootstrap import bootstrap_mean_ci
+from metrics.engine.embeddings import unit_rows
 from metrics.engine.result import MetricResult
 
 DEFAULT_THRESHOLD = 0.9
 _CHUNK_BYTES = 64 * 1024 * 1024
 
 
-def _normalised(x: np.ndarray, what: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] == 0:
-        raise ValueError(f"{what} must be a non-empty 2-d array [n, d], got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ValueError(f"{what} has an all-zero row: its cosine similarity is undefined")
-    return arr / norms
-
-
 def nearest_neighbours(
     generated: np.ndarray, reference: np.ndarray, *, chunk: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each generated row: (cosine similarity to its nearest reference row, that row's index)."""
-    gen = _normalised(generated, "generated embeddings")
-    ref = _normalised(reference, "reference embeddings")
+    gen = unit_rows(generated, "generated embeddings")
+    ref = unit_rows(reference, "reference embeddings")
     if gen.shape[1] != ref.shape[1]:
         raise ValueError(
             f"generated embeddings are {gen.shape[1]}-d but reference embeddings are "

@@ -17,19 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from metrics.engine.embeddings import unit_rows
 from metrics.engine.result import MetricResult
-
-
-def _normalise_rows(x: np.ndarray, what: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"{what} must be a non-empty 2-d array [n, d], got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise ValueError(f"{what} has an all-zero row: its cosine similarity is undefined")
-    return x / norms
 
 
 def entropy_exp(eigenvalues: np.ndarray) -> float:
@@ -42,7 +31,7 @@ def entropy_exp(eigenvalues: np.ndarray) -> float:
 
 def vendi_score(embeddings: np.ndarray) -> float:
     """Vendi score of ``embeddings`` [n, d] with the cosine kernel (between 1 and min(n, d))."""
-    x = _normalise_rows(embeddings, "embeddings")
+    x = unit_rows(embeddings, "embeddings")
     n, d = x.shape
     # float64 throughout: eigenvalues of a near-rank-one K are tiny and their log matters.
     gram = x @ x.T if n <= d else x.T @ x

@@ -272,13 +272,12 @@ def _missing_chunks(run: MetricRun, recipe: Recipe) -> tuple[list[Chunk], int, i
 
 
 class Heartbeat:
-    """Updates the run's heartbeat and progress at most every few seconds."""
+    """A progress callback that refreshes the run's heartbeat at most every few seconds."""
 
     def __init__(self, run_id: int, every_s: float = 3.0):
-        self.run_id, self.every_s, self.last, self.pending = run_id, every_s, 0.0, 0
+        self.run_id, self.every_s, self.last = run_id, every_s, 0.0
 
     def __call__(self, n: int = 0) -> None:
-        self.pending += n
         now = time.monotonic()
         if now - self.last >= self.every_s:
             self.flush()
