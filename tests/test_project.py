@@ -85,13 +85,19 @@ def test_every_environment_variable_read_by_settings_is_documented():
 
 
 @pytest.mark.django_db
-def test_the_demo_loads_three_models_and_a_reference_set_and_is_idempotent():
-    from metrics.models import Image, ImageSet
+def test_the_demo_loads_models_a_reference_set_and_edits_and_is_idempotent():
+    from metrics.models import Image, ImageSet, MetricRun
 
     out = io.StringIO()
     call_command("load_demo", stdout=out)
-    call_command("load_demo", stdout=out)
+    first = out.getvalue()
+    call_command("load_demo", stdout=(second := io.StringIO()))
     kinds = sorted(ImageSet.objects.values_list("kind", flat=True))
-    assert kinds == ["generated", "generated", "generated", "reference"]
-    assert Image.objects.filter(prompt__isnull=False).count() == Image.objects.count() > 0
-    assert "0 imported" in out.getvalue().splitlines()[-1] or "already there" in out.getvalue()
+    assert kinds == ["generated"] * 4 + ["reference", "source"]
+    generated = Image.objects.filter(image_set__kind="generated")
+    assert generated.filter(prompt__isnull=False).count() == generated.count() > 0
+    edits = Image.objects.filter(image_set__name="edits-demo")
+    assert edits.filter(source__isnull=False, caption__gt="").count() == edits.count() == 8
+    assert " 0 imported" not in first and "queued ssim" in first
+    assert all(" 0 imported" in line for line in second.getvalue().splitlines() if "imported" in line)
+    assert MetricRun.objects.count() == 2  # the SSIM and PSNR runs are queued once

@@ -7,6 +7,10 @@ people have something to disagree about:
 - ``crisp-gen``: close to the reference (slight jitter);
 - ``noisy-gen``: right content, grainy, colours drift;
 - ``vague-gen``: blurry, and one time in three draws the wrong shape.
+
+Beside them, an image-to-image pair of sets: ``sources-demo`` (inputs) and
+``edits-demo`` (the ``recolor-edit`` model recolours each shape, with captions),
+so that SSIM, PSNR and directional similarity have something to compare.
 """
 
 from __future__ import annotations
@@ -94,6 +98,37 @@ def _write_set(folder: Path, style: str, per_prompt: int, seed: int) -> None:
                 writer.writerow([name, prompt_text(shape, fg, bg), seed * 1000 + p * 100 + k])
 
 
+EDIT_MODEL = "recolor-edit"
+
+
+def _write_edit_sets(root: Path, count: int = 8) -> tuple[Path, Path]:
+    """Source images and their recoloured edits (an image-to-image model), with captions."""
+    sources, edits = root / "sources", root / "edits"
+    sources.mkdir()
+    edits.mkdir()
+    rng = np.random.default_rng(7)
+    names = list(COLOURS)
+    rows = []
+    for i, (shape, fg, bg) in enumerate(demo_prompts(count)):
+        name = f"s{i:02d}.png"
+        state = rng.bit_generator.state
+        draw(shape, fg, bg, rng, style="reference").save(sources / name)
+        new_fg = next(c for c in names[i % len(names) :] + names if c not in (fg, bg))
+        rng.bit_generator.state = state  # same geometry and texture, new colour
+        edited = np.asarray(draw(shape, new_fg, bg, rng, style="reference"), dtype=float)
+        edited += rng.normal(0, 3 + i, edited.shape)  # later edits are sloppier
+        Image.fromarray(np.clip(edited, 0, 255).astype(np.uint8)).save(edits / f"e{i:02d}.png")
+        rows.append(
+            [f"e{i:02d}.png", name, prompt_text(shape, fg, bg), prompt_text(shape, new_fg, bg),
+             f"make the {shape} {new_fg}"]
+        )  # fmt: skip
+    with open(edits / "manifest.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["file", "source", "source_caption", "caption", "prompt"])
+        writer.writerows(rows)
+    return sources, edits
+
+
 def demo_load(*, per_prompt: int = 6) -> list[ImportResult]:
     """Import the demo sets (idempotent: a second call changes nothing)."""
     results = []
@@ -120,4 +155,15 @@ def demo_load(*, per_prompt: int = 6) -> list[ImportResult]:
                     model_version="1.0",
                 )
             )
+        sources, edits = _write_edit_sets(root)
+        results.append(image_set_import(path=sources, set_name="sources-demo", kind="source"))
+        results.append(
+            image_set_import(
+                path=edits,
+                set_name="edits-demo",
+                model_name=EDIT_MODEL,
+                model_version="1.0",
+                source_set=ImageSet.objects.get(name="sources-demo"),
+            )
+        )
     return results

@@ -18,11 +18,23 @@ class Command(BaseCommand):
             help="password of the local 'admin' researcher account created if missing",
         )
 
+    def _start_pixel_runs(self) -> None:
+        """SSIM and PSNR of the demo edits (no weights needed): something to look at at once."""
+        from metrics.models import ImageSet, MetricRun
+        from metrics.services.runs import metric_run_create
+
+        edits = ImageSet.objects.get(name="edits-demo")
+        for metric in ("ssim", "psnr"):
+            if not MetricRun.objects.filter(image_set=edits, metric=metric).exists():
+                run = metric_run_create(metric=metric, image_set=edits)
+                self.stdout.write(f"queued {metric} of edits-demo (run {run.pk})")
+
     def handle(self, *args, admin_password: str, **options):
         for result in demo_load():
             self.stdout.write(
                 f"{result.image_set.name}: {result.created} imported, {result.unchanged} already there"
             )
+        self._start_pixel_runs()
         User = get_user_model()
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", "admin@localhost", admin_password)
