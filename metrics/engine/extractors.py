@@ -82,7 +82,7 @@ class InceptionExtractor:
         self.weights_sha256 = file_sha256(self.weights_file)
         model = load_fid_inception(self.weights_file)
         if fast:
-            model = fold(model)
+            model = fold(model, fold_input=precision == "fp32")
         # channels_last lets oneDNN / cuDNN pick their fastest convolution kernels.
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         if self.device.type == "cuda" and precision == "fp32":
@@ -113,13 +113,13 @@ class InceptionExtractor:
                     pool3, _ = self.model(x)
                 # IS is sensitive to the logits' scale: the last product runs in float32.
                 pool3 = pool3.float()
-                logits = pool3 @ self.model_fc_weight_t()
+                logits = pool3 @ self._fc_weight_t()
         return {
             "pool3": pool3.float().cpu().numpy(),
             "logits_unbiased": logits.float().cpu().numpy(),
         }
 
-    def model_fc_weight_t(self) -> torch.Tensor:
+    def _fc_weight_t(self) -> torch.Tensor:
         model = self.model
         if hasattr(model, "fc_weight_t"):
             return model.fc_weight_t
@@ -146,8 +146,10 @@ class InceptionExtractor:
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, np.ndarray]:
         """Features of image files, decoded and resized in ``workers`` processes, in order."""
-        from metrics.engine.loading import inception_transform, iter_batches
+        from metrics.engine.loading import default_workers, inception_transform, iter_batches
 
+        if workers is None:
+            workers = default_workers(self.device.type)
         parts: list[dict[str, np.ndarray]] = []
         batches = iter_batches(
             paths,

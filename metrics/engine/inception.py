@@ -262,7 +262,9 @@ def load_fid_inception(path: str | Path) -> FIDInceptionV3:
 # ----------------------------------------------------------------------------- folded inference copy
 
 
-def _folded_conv(*units: BasicConv2d) -> nn.Conv2d:
+def _folded_conv(
+    *units: BasicConv2d, input_scale: float = 1.0, input_shift: float = 0.0
+) -> nn.Conv2d:
     """One conv with bias equal to conv -> BN (eval) of each unit, outputs concatenated.
 
     The units must read the same input with the same kernel geometry (the 1x1
@@ -274,8 +276,12 @@ def _folded_conv(*units: BasicConv2d) -> nn.Conv2d:
     for unit in units:
         conv, bn = unit.conv, unit.bn
         scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-        weights.append(conv.weight.double() * scale.view(-1, 1, 1, 1))
-        biases.append(bn.bias.double() - bn.running_mean.double() * scale)
+        w = conv.weight.double() * scale.view(-1, 1, 1, 1)
+        b = bn.bias.double() - bn.running_mean.double() * scale
+        # conv(W, s x + t) = conv(s W, x) + t sum(W)  (no padding)
+        b = b + input_shift * w.sum(dim=(1, 2, 3))
+        weights.append(w * input_scale)
+        biases.append(b)
     weight = torch.cat(weights)
     out = nn.Conv2d(
         first.in_channels,
@@ -295,6 +301,16 @@ def _relu_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return F.relu(conv(x), inplace=True)
 
 
+def _split_relu(
+    head: torch.Tensor, sizes: list[int], *, relu_last: bool = False
+) -> tuple[torch.Tensor, ...]:
+    """Split a merged head's output; ReLU in place on all parts but the pool branch's
+    (the last, unless ``relu_last``), which still has its average pool ahead of it."""
+    n = sum(sizes) if relu_last else sum(sizes[:-1])
+    head[:, :n].relu_()
+    return torch.split(head, sizes, 1)
+
+
 class _FoldedA(nn.Module):
     # The pool branch's 1x1 conv runs before its average pool: both are linear and the
     # TF pool's weights sum to 1, so pool(conv(x) + b) == conv(pool(x)) + b; this lets
@@ -310,10 +326,10 @@ class _FoldedA(nn.Module):
         self.b3_3 = _folded_conv(block.branch3x3dbl_3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b1, b5, b3, bp = torch.split(self.head(x), self.split, 1)
-        b5 = _relu_conv(self.b5, F.relu(b5))
-        b3 = _relu_conv(self.b3_3, _relu_conv(self.b3_2, F.relu(b3)))
-        return torch.cat([F.relu(b1), b5, b3, F.relu(_avg_pool_tf(bp))], 1)
+        b1, b5, b3, bp = _split_relu(self.head(x), self.split)
+        b5 = _relu_conv(self.b5, b5)
+        b3 = _relu_conv(self.b3_3, _relu_conv(self.b3_2, b3))
+        return torch.cat([b1, b5, b3, F.relu(_avg_pool_tf(bp), inplace=True)], 1)
 
 
 class _FoldedB(nn.Module):
@@ -346,11 +362,11 @@ class _FoldedC(nn.Module):
         self.d5 = _folded_conv(block.branch7x7dbl_5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b1, b7, bd, bp = torch.split(self.head(x), self.split, 1)
-        b7 = _relu_conv(self.s3, _relu_conv(self.s2, F.relu(b7)))
-        bd = _relu_conv(self.d3, _relu_conv(self.d2, F.relu(bd)))
+        b1, b7, bd, bp = _split_relu(self.head(x), self.split)
+        b7 = _relu_conv(self.s3, _relu_conv(self.s2, b7))
+        bd = _relu_conv(self.d3, _relu_conv(self.d2, bd))
         bd = _relu_conv(self.d5, _relu_conv(self.d4, bd))
-        return torch.cat([F.relu(b1), b7, bd, F.relu(_avg_pool_tf(bp))], 1)
+        return torch.cat([b1, b7, bd, F.relu(_avg_pool_tf(bp), inplace=True)], 1)
 
 
 class _FoldedD(nn.Module):
@@ -363,7 +379,7 @@ class _FoldedD(nn.Module):
         self.b7_4 = _folded_conv(block.branch7x7x3_4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b3, b7 = torch.split(F.relu(self.head(x)), [192, 192], 1)
+        b3, b7 = torch.split(_relu_conv(self.head, x), [192, 192], 1)
         b3 = _relu_conv(self.b3_2, b3)
         b7 = _relu_conv(self.b7_4, _relu_conv(self.b7_3, _relu_conv(self.b7_2, b7)))
         return torch.cat([b3, b7, F.max_pool2d(x, kernel_size=3, stride=2)], 1)
@@ -389,15 +405,15 @@ class _FoldedE(nn.Module):
         self.d3b = _folded_conv(block.branch3x3dbl_3b)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = torch.split(self.head(x), self.split, 1)
-        b1, b3, bd = F.relu(parts[0]), F.relu(parts[1]), F.relu(parts[2])
+        parts = _split_relu(self.head(x), self.split, relu_last=self.max_pool)
+        b1, b3, bd = parts[:3]
         b3 = torch.cat([_relu_conv(self.b3_2a, b3), _relu_conv(self.b3_2b, b3)], 1)
         bd = _relu_conv(self.d2, bd)
         bd = torch.cat([_relu_conv(self.d3a, bd), _relu_conv(self.d3b, bd)], 1)
         if self.max_pool:
             bp = _relu_conv(self.pool_conv, F.max_pool2d(x, kernel_size=3, stride=1, padding=1))
         else:
-            bp = F.relu(_avg_pool_tf(parts[3]))
+            bp = F.relu(_avg_pool_tf(parts[3]), inplace=True)
         return torch.cat([b1, b3, bd, bp], 1)
 
 
@@ -413,18 +429,29 @@ _FOLDERS = {
 class FoldedFIDInceptionV3(nn.Module):
     """Inference copy of :class:`FIDInceptionV3` with BatchNorm folded and 1x1 heads merged."""
 
-    def __init__(self, model: FIDInceptionV3):
+    def __init__(self, model: FIDInceptionV3, *, fold_input: bool = True):
         super().__init__()
         model = model.float().eval()
+        # The input normalisation (x - 128) / 128 goes into the first convolution, which
+        # has no padding, so no zero-padded border would see a shifted value. Reduced
+        # precision keeps it separate: bfloat16 holds [-1, 1] better than 0..255.
+        assert model.Conv2d_1a_3x3.conv.padding == (0, 0)
+        self.normalize = not fold_input
+        if fold_input:
+            first = _folded_conv(model.Conv2d_1a_3x3, input_scale=1 / 128, input_shift=-1.0)
+        else:
+            first = _folded_conv(model.Conv2d_1a_3x3)
         self.stem = nn.ModuleList(
-            _folded_conv(getattr(model, name))
-            for name in (
-                "Conv2d_1a_3x3",
-                "Conv2d_2a_3x3",
-                "Conv2d_2b_3x3",
-                "Conv2d_3b_1x1",
-                "Conv2d_4a_3x3",
-            )
+            [first]
+            + [
+                _folded_conv(getattr(model, name))
+                for name in (
+                    "Conv2d_2a_3x3",
+                    "Conv2d_2b_3x3",
+                    "Conv2d_3b_1x1",
+                    "Conv2d_4a_3x3",
+                )
+            ]
         )
         self.blocks = nn.ModuleList(
             _FOLDERS[type(block)](block)
@@ -446,7 +473,8 @@ class FoldedFIDInceptionV3(nn.Module):
         self.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = (x - 128) / 128
+        if self.normalize:
+            x = (x - 128) / 128
         c1a, c2a, c2b, c3b, c4a = self.stem
         x = _relu_conv(c2b, _relu_conv(c2a, _relu_conv(c1a, x)))
         x = F.max_pool2d(x, kernel_size=3, stride=2)
@@ -458,6 +486,6 @@ class FoldedFIDInceptionV3(nn.Module):
         return pool3, pool3 @ self.fc_weight_t
 
 
-def fold(model: FIDInceptionV3) -> FoldedFIDInceptionV3:
+def fold(model: FIDInceptionV3, *, fold_input: bool = True) -> FoldedFIDInceptionV3:
     """The faster inference copy of ``model`` (same outputs to float rounding)."""
-    return FoldedFIDInceptionV3(model)
+    return FoldedFIDInceptionV3(model, fold_input=fold_input)

@@ -50,9 +50,9 @@ def split_scores(logits: np.ndarray, splits: int) -> np.ndarray:
 
 def inception_score_from_logits(
     logits: np.ndarray,
-    *,
     splits: int = DEFAULT_SPLITS,
     seed: int | None = DEFAULT_SEED,
+    *,
     shuffle: bool = True,
     params: dict | None = None,
 ) -> MetricResult:

@@ -51,10 +51,10 @@ def mmd2_unbiased(k_xx: np.ndarray, k_xy: np.ndarray, k_yy: np.ndarray) -> float
 def kid_from_features(
     features1: np.ndarray,
     features2: np.ndarray,
-    *,
     subsets: int = DEFAULT_SUBSETS,
     subset_size: int = DEFAULT_SUBSET_SIZE,
     seed: int | None = DEFAULT_SEED,
+    *,
     params: dict | None = None,
 ) -> MetricResult:
     """KID between two feature arrays ``[n, d]``: mean and std of MMD^2 over seeded subsets."""

@@ -198,3 +198,16 @@ def test_python_dash_m_metrics_exits_non_zero_on_a_bad_directory(tmp_path):
     )
     assert proc.returncode == 2
     assert "no such directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_reduced_precision_fid_can_report_its_error_against_exact_mode(
+    capsys, small_sets, inception_weights
+):
+    a, b = small_sets
+    w = ("--inception-weights", inception_weights, "--force")
+    result = _json(capsys, "fid", a, b, *w, "--precision", "bf16", "--check-precision")
+    exact = _json(capsys, "fid", a, b, *w)
+    assert result["provenance"]["extractor"] == "fid-inception-bf16"
+    assert result["extra"]["fp32_value"] == pytest.approx(exact["value"], rel=1e-9)
+    assert result["extra"]["precision_error"] == pytest.approx(result["value"] - exact["value"])
+    assert any("vs exact fp32" in note for note in result["extra"]["notes"])

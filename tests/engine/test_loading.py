@@ -56,3 +56,14 @@ def test_decoding_goes_through_the_one_decode_path(tmp_path):
     Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16)).save(path)
     arr = decode_array(path)
     assert arr.shape == (4, 4, 3) and arr.dtype == np.uint8 and arr.max() == 255
+
+
+@pytest.mark.parametrize(
+    ("cores", "device", "expected"),
+    [(2, "cpu", 0), (4, "cpu", 0), (16, "cpu", 4), (64, "cpu", 4), (2, "cuda", 1), (16, "cuda", 8)],
+)
+def test_default_workers_leave_small_cpus_to_the_network(monkeypatch, cores, device, expected):
+    from metrics.engine import loading
+
+    monkeypatch.setattr(loading.os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert loading.default_workers(device) == expected

@@ -33,6 +33,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("dir_b", metavar="DIR_B")
     p.add_argument("--force", action="store_true", help="compute even with fewer images than 2049")
     _precision_option(p)
+    p.add_argument(
+        "--check-precision",
+        action="store_true",
+        help="with --precision bf16/fp16: also compute the exact fp32 FID and report the error",
+    )
     p.set_defaults(func=cmd_fid)
 
     p = sub.add_parser(
@@ -196,7 +201,23 @@ def cmd_fid(args: argparse.Namespace) -> MetricResult:
         feats, sets[key] = _features(extractor, args, path, key.upper())
         stats[key] = FeatureStats.from_features(feats["pool3"])
     params = _params(extractor, sets) if extractor is not None else {"sets": sets}
-    return fid_from_stats(stats["a"], stats["b"], force=args.force, params=params)
+    result = fid_from_stats(stats["a"], stats["b"], force=args.force, params=params)
+    if args.check_precision and extractor is not None and extractor.precision != "fp32":
+        exact_args = argparse.Namespace(**{**vars(args), "precision": "fp32"})
+        exact = _extractor(exact_args)
+        exact_stats = dict(stats)
+        for key, path in folders.items():
+            feats, _ = _features(exact, exact_args, path, f"{key.upper()} fp32")
+            exact_stats[key] = FeatureStats.from_features(feats["pool3"])
+        reference = fid_from_stats(exact_stats["a"], exact_stats["b"], force=args.force).value
+        error = result.value - reference
+        result.extra["fp32_value"] = reference
+        result.extra["precision_error"] = error
+        result.extra.setdefault("notes", []).append(
+            f"{extractor.precision} FID {result.value:.6g} vs exact fp32 {reference:.6g}: "
+            f"error {error:+.4g} ({abs(error) / max(abs(reference), 1e-12):.2e} relative)"
+        )
+    return result
 
 
 @_user_errors
