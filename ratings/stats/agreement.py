@@ -291,6 +291,8 @@ def judge_agreement(
 
 def _grouped_ranks(group: np.ndarray, value: np.ndarray) -> np.ndarray:
     """Average ranks (1-based, ties share their mean rank) of ``value`` within each group."""
+    if group.size == 0:
+        return np.empty(0)
     order = np.lexsort((value, group))
     g, v = group[order], value[order]
     n = g.size

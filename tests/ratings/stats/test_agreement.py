@@ -162,3 +162,13 @@ def test_a_judge_with_nothing_shared_or_constant_ratings_has_no_spearman():
 def test_bad_input_is_refused_with_a_message_naming_the_problem(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_judge_agreement_of_no_ratings_is_empty_not_an_error():
+    from ratings.stats import judge_agreement
+
+    result = judge_agreement(
+        np.array([], dtype=int), np.array([], dtype=int), np.array([], dtype=float), n_judges=2
+    )
+    assert list(result.n_ratings) == [0, 0]
+    assert np.isnan(result.spearman).all()
