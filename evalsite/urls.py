@@ -14,4 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("catalog/", include("metrics.urls")),
     path("api/", include("metrics.api_urls")),
+    path("api/", include("ratings.report_api")),
+    path("campaigns/", include("ratings.report_urls")),
+    path("", include("ratings.urls")),
 ]

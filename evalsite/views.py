@@ -8,6 +8,9 @@ from django.shortcuts import redirect, render
 def home(request):
     if request.user.is_authenticated and request.user.is_staff:
         return redirect("metrics:set_list")
+    if request.user.is_authenticated:
+        # Accounts that are not researchers are judges: their studies.
+        return redirect("ratings:judge_home")
     return render(request, "home.html")
 
 

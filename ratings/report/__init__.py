@@ -1,0 +1,301 @@
+"""The comparison report of a campaign: human scores, agreement, metrics, correlations, plots.
+
+:func:`report_build` is the one entry point (pages, exports, API and the ``export_report``
+command all call it). It returns a plain JSON-ready dict; ``report["plots"]`` holds the SVGs.
+
+Caching (Django's cache framework, ``default`` cache; LocMem per process unless CACHES is
+configured, e.g. Redis in production): a built report is stored under a key made of the
+campaign (id, status, reference set), the number and largest id of its ratings, the judges
+that are flagged or excluded, the ids and statuses of the metric runs on its sets, the switch
+and the bootstrap settings. New ratings, a judge excluded, or a metric run finishing change
+the key, so a cached report is never stale; nothing needs invalidating. Computing the key
+costs three small queries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from typing import Any
+
+import numpy as np
+import scipy
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from metrics import selectors as catalog
+from ratings.models import Campaign, Judge, Rating
+from ratings.report.automated import correlations_section, metrics_section
+from ratings.report.builder import report_data_collect
+from ratings.report.galleries import galleries_section
+from ratings.report.human import (
+    agreement_section,
+    frame_make,
+    pairwise_section,
+    scores_section,
+    significance_section,
+)
+from ratings.report.plots import report_plots
+
+REPORT_VERSION = 1
+DEFAULT_RESAMPLES = 1000
+DEFAULT_SEED = 0
+DEFAULT_CONFIDENCE = 0.95
+CACHE_SECONDS = 7 * 24 * 3600
+SECTIONS = (
+    "scores",
+    "pairwise",
+    "significance",
+    "agreement",
+    "metrics",
+    "correlations",
+    "galleries",
+    "provenance",
+)
+
+
+def report_cache_key(
+    *,
+    campaign: Campaign,
+    include_flagged: bool,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> str:
+    """The cache key of a report: changes whenever anything the report reads changes."""
+    ratings = Rating.objects.filter(item__campaign=campaign).aggregate(
+        n=Count("id"), last=Max("id")
+    )
+    judges = list(
+        Judge.objects.filter(Q(flagged=True) | Q(excluded=True), campaign=campaign)
+        .order_by("id")
+        .values_list("id", "flagged", "excluded")
+    )
+    set_ids = list(campaign.image_sets.values_list("id", flat=True))
+    runs = sorted(catalog.metric_runs_for_sets(set_ids=set_ids).values_list("id", "status"))
+    state = [
+        REPORT_VERSION,
+        campaign.pk,
+        campaign.status,
+        campaign.reference_set_id,
+        sorted(set_ids),
+        ratings["n"],
+        ratings["last"],
+        judges,
+        runs,
+        bool(include_flagged),
+        int(n_resamples),
+        int(seed),
+        float(confidence),
+    ]
+    digest = hashlib.sha256(json.dumps(state, default=str).encode()).hexdigest()[:32]
+    return f"evalsite:report:{campaign.pk}:{digest}"
+
+
+def report_build(
+    *,
+    campaign: Campaign,
+    include_flagged: bool = False,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    confidence: float = DEFAULT_CONFIDENCE,
+    use_cache: bool = True,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """The campaign's report (from the cache when nothing changed since it was built)."""
+    key = report_cache_key(
+        campaign=campaign,
+        include_flagged=include_flagged,
+        n_resamples=n_resamples,
+        seed=seed,
+        confidence=confidence,
+    )
+    if use_cache:
+        cached = cache.get(key)
+        if cached is not None and (cached.get("plots") or not plots):
+            return cached
+    report = report_compute(
+        campaign=campaign,
+        include_flagged=include_flagged,
+        n_resamples=n_resamples,
+        seed=seed,
+        confidence=confidence,
+    )
+    report["meta"]["cache_key"] = key
+    if plots:
+        started = time.perf_counter()
+        report["plots"] = report_plots(report)
+        report["meta"]["plot_seconds"] = round(time.perf_counter() - started, 3)
+    if use_cache:
+        cache.set(key, report, CACHE_SECONDS)
+    return report
+
+
+def report_compute(
+    *,
+    campaign: Campaign,
+    include_flagged: bool = False,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> dict[str, Any]:
+    """Compute every section of the report (no cache, no plots)."""
+    started = time.perf_counter()
+    data = report_data_collect(campaign=campaign)
+    queried = time.perf_counter()
+    frame = frame_make(
+        data,
+        include_flagged=include_flagged,
+        n_resamples=n_resamples,
+        seed=seed,
+        confidence=confidence,
+    )
+    scores, score_reps = scores_section(frame)
+    pairwise, bt_reps = pairwise_section(frame)
+    report: dict[str, Any] = {
+        "models": data.models,
+        "criteria": data.criteria,
+        "scores": scores,
+        "pairwise": pairwise,
+        "significance": significance_section(frame),
+        "agreement": agreement_section(frame),
+        "metrics": metrics_section(frame),
+    }
+    report["correlations"] = correlations_section(
+        frame, scores, pairwise, {**score_reps, **bt_reps}
+    )
+    report["galleries"] = galleries_section(frame)
+    report["items"] = _item_aggregates(frame)
+    report["meta"] = _meta(frame, campaign, include_flagged)
+    report["meta"]["query_seconds"] = round(queried - started, 3)
+    report["meta"]["build_seconds"] = round(time.perf_counter() - started, 3)
+    report["warnings"] = _warnings(report)
+    report["plots"] = {}
+    return report
+
+
+def _item_aggregates(frame) -> dict[str, Any]:
+    """Per item and criterion: model(s), prompt, number of answers, mean rating or choices."""
+    d = frame.data
+    used = frame.mask
+    n_crit = max(len(d.criteria), 1)
+    cell = d.rating_item[used] * n_crit + d.rating_criterion[used]
+    size = d.item_id.size * n_crit
+    value = d.rating_value[used]
+    scale = ~np.isnan(value)
+    n_scale = np.bincount(cell[scale], minlength=size)
+    sums = np.bincount(cell[scale], weights=value[scale], minlength=size)
+    n_cant = np.bincount(cell[d.rating_cant_tell[used]], minlength=size)
+    choice = d.rating_choice[used]
+    by_choice = [np.bincount(cell[choice == k], minlength=size) for k in range(4)]
+    answered = np.flatnonzero(n_scale + n_cant + sum(by_choice))
+    rows = []
+    for flat in answered:
+        i, c = divmod(int(flat), n_crit)
+        ma, mb, p = d.item_model[i], d.item_model_b[i], d.item_prompt[i]
+        rows.append(
+            [
+                int(d.item_id[i]),
+                str(d.item_kind[i]),
+                d.criteria[c]["key"],
+                d.models[ma]["label"] if ma >= 0 else "",
+                d.models[mb]["label"] if mb >= 0 else "",
+                int(d.item_image[i]) if d.item_image[i] >= 0 else None,
+                int(d.item_image_b[i]) if d.item_image_b[i] >= 0 else None,
+                d.prompts[p] if p >= 0 else "",
+                int(n_scale[flat]),
+                float(sums[flat] / n_scale[flat]) if n_scale[flat] else None,
+                int(n_cant[flat]),
+                *(int(b[flat]) for b in by_choice),
+            ]
+        )
+    return {
+        "columns": [
+            "item_id", "kind", "criterion", "model", "model_b", "image_id", "image_b_id",
+            "prompt", "n_ratings", "mean_rating", "n_cant_tell", "n_first_better",
+            "n_second_better", "n_tie", "n_both_bad",
+        ],
+        "rows": rows,
+    }  # fmt: skip
+
+
+def _meta(frame, campaign: Campaign, include_flagged: bool) -> dict[str, Any]:
+    d = frame.data
+    dropped = [j for j in d.judges if (j["flagged"] or j["excluded"])]
+    return {
+        "report_version": REPORT_VERSION,
+        "campaign": {
+            "id": campaign.pk,
+            "name": campaign.name,
+            "status": campaign.status,
+            "reference_set_id": campaign.reference_set_id,
+        },
+        "generated_at": timezone.now().isoformat(),
+        "include_flagged": include_flagged,
+        "counts": {
+            "models": len(d.models),
+            "prompts": len(d.prompts),
+            "items": int(d.item_id.size),
+            "judges": len(d.judges),
+            "ratings": int(d.rating_id.size),
+            "ratings_used": int(frame.mask.sum()),
+            "ratings_left_out": int((~frame.mask).sum()),
+            "cant_tell": int(d.rating_cant_tell[frame.mask].sum()),
+            "last_rating_id": int(d.rating_id.max()) if d.rating_id.size else None,
+        },
+        "exclusions": {
+            "rule": (
+                "every judge included (switch on)"
+                if include_flagged
+                else "ratings of flagged and excluded judges left out; gold items never analysed"
+            ),
+            "judges_flagged_or_excluded": [
+                {
+                    "judge": j["label"],
+                    "flagged": j["flagged"],
+                    "excluded": j["excluded"],
+                    "reasons": j["flag_reasons"]
+                    + ([j["excluded_reason"]] if j["excluded_reason"] else []),
+                }
+                for j in dropped
+            ],
+        },
+        "bootstrap": {
+            "n_resamples": frame.n_resamples,
+            "seed": frame.seed,
+            "confidence": frame.confidence,
+            "clusters": "prompts",
+        },
+        "metric_runs": [
+            {k: r[k] for k in ("id", "metric", "set_id", "reference_set", "finished_at")}
+            | {"provenance": r["provenance"]}
+            for r in d.runs
+        ],
+        "software": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+        },
+    }
+
+
+def _warnings(report: dict[str, Any]) -> list[str]:
+    out = []
+    n_models = len(report["models"])
+    if n_models < 5 and report["correlations"]["system"]:
+        out.append(
+            f"Only {n_models} models: system-level correlations over so few points are weak "
+            "evidence (even perfect agreement can happen by chance). Compare at least 5 models."
+        )
+    if report["meta"]["counts"]["ratings_used"] == 0:
+        out.append("No ratings yet (after exclusions): the human side of this report is empty.")
+    for section in report["pairwise"]:
+        if section.get("note"):
+            out.append(f"{section['name']}: {section['note']}")
+    return out
+
+
+__all__ = ["SECTIONS", "report_build", "report_cache_key", "report_compute"]

@@ -1,0 +1,280 @@
+"""The automated side of the report and where it meets people: metrics per model, correlations.
+
+Metrics per model: the latest done run of each metric on each model's set (against the
+campaign's reference set where the metric needs one; a run against another reference is used
+only when none against the campaign's exists, and is marked).
+
+Correlations (:func:`ratings.stats.system_correlation`, :func:`~ratings.stats.item_correlation`):
+
+- system level, one point per model: each criterion's model means (Bradley-Terry scores for
+  pairwise criteria) against each metric. Intervals are prompt-bootstrap intervals with the
+  report's shared resamples; a per-image metric (CLIP score, SSIM, PSNR, LPIPS, novelty) is
+  recomputed on the same resampled prompts, a set-level one (FID, KID...) is held fixed.
+- item level, one point per image: each rate criterion's per-image mean rating against each
+  per-image metric, all models pooled.
+
+Sign convention: a lower-is-better metric is negated before correlating, so a positive
+coefficient always means "the metric agrees with people"; every row says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from metrics.services.recipes import RECIPES
+from ratings.models.campaigns import Protocol
+from ratings.report.human import Frame
+from ratings.stats import group_means, item_correlation, model_means_bootstrap, system_correlation
+from ratings.stats._common import to_plain
+
+
+def metric_label(metric: str) -> str:
+    """The human name of a metric (the recipe's label; the key for unknown metrics)."""
+    recipe = RECIPES.get(metric)
+    return recipe.label if recipe else metric
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether smaller values of ``metric`` are better (FID, KID, CMMD, LPIPS, novelty...)."""
+    recipe = RECIPES.get(metric)
+    if metric == "novelty":
+        return True  # a similarity to the reference set: lower means more novel
+    return bool(recipe and not recipe.higher_is_better)
+
+
+def _metric_order(names: set[str]) -> list[str]:
+    known = [m for m in RECIPES if m in names]
+    return known + sorted(names - set(known))
+
+
+def metrics_section(frame: Frame) -> dict[str, Any]:
+    """Per metric and model: value, spread, interval, run id and provenance; what is missing."""
+    d = frame.data
+    by_metric: dict[str, dict[int, dict]] = {}
+    for run in d.runs:
+        by_metric.setdefault(run["metric"], {})[run["model"]] = run
+    rows = []
+    for metric in _metric_order(set(by_metric)):
+        runs = by_metric[metric]
+        rows.append(
+            {
+                "metric": metric,
+                "label": metric_label(metric),
+                "lower_is_better": lower_is_better(metric),
+                "per_image": any(r["id"] in d.run_items for r in runs.values()),
+                "models": [_metric_cell(runs.get(k), d.run_items) for k in range(len(d.models))],
+            }
+        )
+    active = {(r["set_id"], r["metric"]) for r in d.active_runs}
+    missing = []
+    has_reference = d.campaign["reference_set_id"] is not None
+    for k, model in enumerate(d.models):
+        for name, recipe in RECIPES.items():
+            if name in by_metric and k in by_metric[name]:
+                continue
+            if recipe.needs_reference and not has_reference:
+                continue
+            missing.append(
+                {
+                    "model": k,
+                    "label": model["label"],
+                    "metric": name,
+                    "metric_label": recipe.label,
+                    "running": (model["set_id"], name) in active,
+                    "needs": {"pairs": "source images", "set+reference": "the reference set"}.get(
+                        recipe.inputs, ""
+                    ),
+                }
+            )
+    return to_plain(
+        {
+            "reference_set_id": d.campaign["reference_set_id"],
+            "rows": rows,
+            "missing": missing,
+            "active_runs": d.active_runs,
+        }
+    )
+
+
+def _metric_cell(run: dict | None, run_items: dict) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "run": run["id"],
+        "value": run["value"],
+        "std": run["std"],
+        "low": run["low"],
+        "high": run["high"],
+        "reference_set": run["reference_set"],
+        "reference_matches": run["reference_matches"],
+        "n_images": int(run_items[run["id"]][0].size) if run["id"] in run_items else 0,
+        "finished_at": run["finished_at"],
+        "params": run["params"],
+        "provenance": run["provenance"],
+    }
+
+
+def _metric_replicates(frame: Frame, runs: dict[int, dict]) -> np.ndarray | None:
+    """Per-model means of a per-image metric on the report's resampled prompts, or None."""
+    d = frame.data
+    if frame.counts is None or not runs:
+        return None
+    models, clusters, values = [], [], []
+    n_prompts = len(d.prompts)
+    for k, run in runs.items():
+        if run["id"] not in d.run_items:
+            return None  # a set-level value for some model: hold the metric fixed
+        images, vals = d.run_items[run["id"]]
+        prompt = np.array([d.image_prompt.get(int(i), -1) for i in images], dtype=np.int64)
+        if frame.n_clusters > n_prompts:
+            prompt = np.where(prompt < 0, n_prompts, prompt)
+        keep = (prompt >= 0) & np.isfinite(vals)
+        models.append(np.full(int(keep.sum()), k))
+        clusters.append(prompt[keep])
+        values.append(vals[keep])
+    means = model_means_bootstrap(
+        np.concatenate(models),
+        np.concatenate(clusters),
+        np.concatenate(values),
+        n_models=frame.n_models,
+        n_prompts=frame.n_clusters,
+        counts=frame.counts,
+        keep_replicates=True,
+    )
+    return means.replicates
+
+
+def per_image_ratings(frame: Frame, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image ids, mean rating, number of ratings) of criterion ``c`` on rate items."""
+    d = frame.data
+    rows = frame.of_criterion(c)
+    rows = rows[~np.isnan(d.rating_value[rows])]
+    items = d.rating_item[rows]
+    keep = (d.item_kind[items] == Protocol.RATE) & (d.item_image[items] >= 0)
+    images = d.item_image[items[keep]]
+    if images.size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0), np.empty(0, dtype=np.int64)
+    ids, inverse = np.unique(images, return_inverse=True)
+    mean, n = group_means(inverse, d.rating_value[rows[keep]], ids.size)
+    return ids, mean, n
+
+
+def correlations_section(
+    frame: Frame,
+    scores: list[dict[str, Any]],
+    pairwise: list[dict[str, Any]],
+    human_reps: dict[str, np.ndarray],
+) -> dict[str, Any]:
+    """System-level and item-level correlations of every criterion with every metric."""
+    d = frame.data
+    by_metric: dict[str, dict[int, dict]] = {}
+    for run in d.runs:
+        by_metric.setdefault(run["metric"], {})[run["model"]] = run
+    metric_reps = {m: _metric_replicates(frame, runs) for m, runs in by_metric.items()}
+
+    humans = []
+    for s in scores:
+        humans.append((s, "mean rating", [r["mean"] for r in s["models"]]))
+    for p in pairwise:
+        if p.get("ranking") is not None:
+            humans.append((p, "Bradley-Terry score", [r.get("score") for r in p["models"]]))
+
+    system = []
+    for section, measure, values in humans:
+        human = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        reps = human_reps.get(section["criterion"])
+        pairwise_bt = section["protocol"] == Protocol.COMPARE
+        if (
+            pairwise_bt
+            and reps is not None
+            and (frame.counts is None or reps.shape[0] != frame.n_resamples)
+        ):
+            reps = None
+        for metric in _metric_order(set(by_metric)):
+            runs = by_metric[metric]
+            metric_values = np.array(
+                [
+                    runs[k]["value"] if k in runs and runs[k]["value"] is not None else np.nan
+                    for k in range(frame.n_models)
+                ],
+                dtype=np.float64,
+            )
+            m_reps = metric_reps.get(metric)
+            if pairwise_bt:
+                # Bradley-Terry resamples its own prompts: only the human side is resampled.
+                m_reps = None
+            corr = system_correlation(
+                human,
+                metric_values,
+                lower_is_better=lower_is_better(metric),
+                metric_name=metric_label(metric),
+                human_replicates=reps,
+                metric_replicates=m_reps,
+                confidence=frame.confidence,
+            )
+            system.append(
+                to_plain(
+                    {
+                        "criterion": section["criterion"],
+                        "criterion_name": section["name"],
+                        "human_measure": measure,
+                        "metric": metric,
+                        "metric_label": metric_label(metric),
+                        "points": [
+                            {"model": k, "label": d.models[k]["label"], "human": human[k],
+                             "metric": metric_values[k]}
+                            for k in range(frame.n_models)
+                        ],
+                        **corr.to_dict(),
+                    }
+                )
+            )  # fmt: skip
+
+    item = []
+    for c, crit in enumerate(d.criteria):
+        if crit["protocol"] != Protocol.RATE:
+            continue
+        ids, mean, _ = per_image_ratings(frame, c)
+        if ids.size == 0:
+            continue
+        for metric in _metric_order(set(by_metric)):
+            pairs_h, pairs_m = [], []
+            for run in by_metric[metric].values():
+                if run["id"] not in d.run_items:
+                    continue
+                images, vals = d.run_items[run["id"]]
+                pos = np.clip(np.searchsorted(ids, images), 0, ids.size - 1)
+                hit = ids[pos] == images
+                pairs_h.append(mean[pos[hit]])
+                pairs_m.append(vals[hit])
+            if not pairs_h:
+                continue
+            corr = item_correlation(
+                np.concatenate(pairs_h),
+                np.concatenate(pairs_m),
+                lower_is_better=lower_is_better(metric),
+                metric_name=metric_label(metric),
+                confidence=frame.confidence,
+            )
+            item.append(
+                to_plain(
+                    {
+                        "criterion": crit["key"],
+                        "criterion_name": crit["name"],
+                        "human_measure": "mean rating of the image",
+                        "metric": metric,
+                        "metric_label": metric_label(metric),
+                        **corr.to_dict(),
+                    }
+                )
+            )
+    notes = []
+    if any(c["protocol"] == Protocol.GRID for c in d.criteria):
+        notes.append(
+            "Grid (diversity) criteria are correlated at system level only: item level would "
+            "need a diversity metric per prompt (e.g. Vendi per prompt), which metric runs do "
+            "not store."
+        )
+    return {"system": system, "item": item, "notes": notes}

@@ -1,0 +1,222 @@
+"""Turn a report dict into rows of formatted cells for the templates (page and HTML export).
+
+Django templates cannot index matrices or format NaN sensibly, so every table is prepared
+here once, as lists of strings; the page and the self-contained export share one partial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    """A number for a table cell: fixed digits, an en dash for missing."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if abs(value) >= 1e4 or (value != 0 and abs(value) < 0.5 * 10 ** (-digits)):
+            return f"{value:.{digits}e}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def interval(low: Any, high: Any, digits: int = 2) -> str:
+    if low is None or high is None:
+        return "–"
+    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
+
+
+def pvalue(p: Any) -> str:
+    if p is None:
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _matrix(labels: list[str], cell: Callable[[int, int], str]) -> dict[str, Any]:
+    n = len(labels)
+    return {
+        "labels": labels,
+        "rows": [
+            {"label": labels[i], "cells": ["" if i == j else cell(i, j) for j in range(n)]}
+            for i in range(n)
+        ],
+    }
+
+
+HEADS = {
+    "score_head": ["model", "mean", "interval", "ratings", "judges", "prompts", "can't tell"],
+    "bt_head": ["model", "Bradley-Terry", "interval", "Elo-like", "win rate", "interval", "votes"],
+    "alpha_head": ["criterion", "level", "alpha", "interval", "interval alpha", "band", "units",
+                   "values"],
+    "judge_head": ["judge", "ratings", "can't tell", "gold accuracy", "median ms", "agreement",
+                   "bias", "flagged", "excluded", "included"],
+    "system_head": ["criterion", "metric", "models", "Spearman", "interval", "Kendall",
+                    "interval", "Pearson", "p (Spearman)", "warning"],
+    "item_head": ["criterion", "metric", "images", "Spearman", "interval", "Kendall", "Pearson",
+                  "p (Spearman)"],
+}  # fmt: skip
+
+
+def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -> dict[str, Any]:
+    """Everything the report templates show, formatted; ``thumb(image_id)`` gives an img src."""
+    labels = [m["label"] for m in report["models"]]
+    plots = report.get("plots", {})
+    scores = [
+        {
+            "name": s["name"],
+            "key": s["criterion"],
+            "plot": plots.get(f"scores-{s['criterion']}", ""),
+            "rows": [
+                [r["label"], fmt(r["mean"]), interval(r["low"], r["high"]), fmt(r["n_ratings"]),
+                 fmt(r["n_judges"]), fmt(r["n_prompts"]), fmt(r["n_cant_tell"])]
+                for r in sorted(s["models"], key=lambda r: -(r["mean"] if r["mean"] is not None else -1e9))
+            ],
+        }
+        for s in report["scores"]
+    ]  # fmt: skip
+    pairwise = []
+    for p in report["pairwise"]:
+        sig = p["significance"]
+        pairwise.append(
+            {
+                "name": p["name"],
+                "key": p["criterion"],
+                "note": p.get("note", ""),
+                "counts": f"{p['n_votes']} votes, {p['n_ties']} ties, {p['n_both_bad']} both bad",
+                "bt_plot": plots.get(f"bt-{p['criterion']}", ""),
+                "heatmap": plots.get(f"winrate-{p['criterion']}", ""),
+                "rows": [
+                    [r["label"], fmt(r.get("score")), interval(r.get("low"), r.get("high")),
+                     fmt(r.get("elo"), 0), fmt(r.get("win_rate")),
+                     interval(r.get("win_rate_low"), r.get("win_rate_high")), fmt(r["n_votes"])]
+                    for r in p["models"]
+                ],
+                "win_rate": _matrix(labels, lambda i, j, p=p: fmt(p["win_rate"][i][j])),
+                "sign_test": _matrix(labels, lambda i, j, s=sig: pvalue(s["p_holm"][i][j])),
+                "sign_method": sig["method"],
+            }
+        )  # fmt: skip
+    significance = [
+        {
+            "name": s["name"],
+            "method": s["method"],
+            "matrix": _matrix(
+                labels,
+                lambda i, j, s=s: (
+                    f"{fmt(s['mean_diff'][i][j])} (p={pvalue(s['p_wilcoxon_holm'][i][j])})"
+                    + ("*" if (s["p_wilcoxon_holm"][i][j] or 1) < 0.05 else "")
+                ),
+            ),
+        }
+        for s in report["significance"]
+    ]
+    agreement = report["agreement"]
+    alpha_rows = [
+        [a["name"], a["level"], fmt(a["alpha"], 3), interval(a["low"], a["high"], 3),
+         fmt(a.get("alpha_interval"), 3), a["band"], fmt(a["n_units"]), fmt(a["n_values"])]
+        for a in agreement["criteria"]
+    ]  # fmt: skip
+    judge_rows = [
+        [j["judge"], fmt(j["n_ratings"]), fmt(j["n_cant_tell"]), fmt(j["gold_accuracy"]),
+         fmt(j["median_ms"], 0), fmt(j["spearman_vs_others"]), fmt(j["bias"]),
+         ", ".join(j["flag_reasons"]) if j["flagged"] else "", "yes" if j["excluded"] else "",
+         "yes" if j["included"] else "no"]
+        for j in agreement["judges"]
+    ]  # fmt: skip
+    metrics = report["metrics"]
+    metric_rows = []
+    for row in metrics["rows"]:
+        cells = []
+        for cell in row["models"]:
+            if cell is None:
+                cells.append("–")
+                continue
+            text = fmt(cell["value"], 3)
+            if cell["low"] is not None:
+                text += " " + interval(cell["low"], cell["high"], 3)
+            if not cell["reference_matches"]:
+                text += f" (vs {cell['reference_set']})"
+            cells.append(text)
+        arrow = "↓ lower is better" if row["lower_is_better"] else "↑ higher is better"
+        metric_rows.append({"label": row["label"], "arrow": arrow, "cells": cells})
+    corr = report["correlations"]
+    system_rows = [
+        [c["criterion_name"], c["metric_label"] + (" (negated)" if c["metric_negated"] else ""),
+         fmt(c["n"]), fmt(c["spearman"]["value"]), interval(c["spearman"]["low"], c["spearman"]["high"]),
+         fmt(c["kendall"]["value"]), interval(c["kendall"]["low"], c["kendall"]["high"]),
+         fmt(c["pearson"]["value"]), pvalue(c["spearman"]["p_value"]), c["warning"]]
+        for c in corr["system"]
+    ]  # fmt: skip
+    item_rows = [
+        [c["criterion_name"], c["metric_label"] + (" (negated)" if c["metric_negated"] else ""),
+         fmt(c["n"]), fmt(c["spearman"]["value"]), interval(c["spearman"]["low"], c["spearman"]["high"]),
+         fmt(c["kendall"]["value"]), fmt(c["pearson"]["value"]), pvalue(c["spearman"]["p_value"])]
+        for c in corr["item"]
+    ]  # fmt: skip
+    scatter = [{"key": key, "svg": svg} for key, svg in plots.items() if key.startswith("scatter-")]
+
+    def tiles(items: list[dict], caption: Callable[[dict], str]) -> list[dict]:
+        return [{"src": thumb(t["image"]), "id": t["image"], "caption": caption(t)} for t in items]
+
+    galleries = report["galleries"]
+    rated = [
+        {
+            "title": f"{g['label']} – {g['criterion_name']}",
+            "best": tiles(g["best"], lambda t: f"mean {fmt(t['mean'])} (n={t['n']})"),
+            "worst": tiles(g["worst"], lambda t: f"mean {fmt(t['mean'])} (n={t['n']})"),
+        }
+        for g in galleries["rated"]
+    ]
+    disagreements = [
+        {
+            "title": f"{g['criterion_name']} vs {g['metric_label']}",
+            "metric_high": tiles(
+                g["metric_higher_people_lower"],
+                lambda t: f"people {fmt(t['human'])}, metric {fmt(t['metric'])}",
+            ),
+            "people_high": tiles(
+                g["people_higher_metric_lower"],
+                lambda t: f"people {fmt(t['human'])}, metric {fmt(t['metric'])}",
+            ),
+        }
+        for g in galleries["disagreements"]
+    ]
+    closest = [
+        {
+            "title": f"{g['label']} (vs {g['reference_set']}, threshold {fmt(g['threshold'])})",
+            "tiles": tiles(
+                g["images"],
+                lambda t: (
+                    f"similarity {fmt(t['similarity'], 3)}"
+                    + (" – possible copy" if t["memorised"] else "")
+                ),
+            ),
+        }
+        for g in galleries["closest_to_reference"]
+    ]
+    return {
+        **HEADS,
+        "meta": report["meta"],
+        "warnings": report["warnings"],
+        "labels": labels,
+        "models": report["models"],
+        "scores": scores,
+        "pairwise": pairwise,
+        "significance": significance,
+        "alpha_rows": alpha_rows,
+        "judge_rows": judge_rows,
+        "metric_rows": metric_rows,
+        "missing": metrics["missing"],
+        "system_rows": system_rows,
+        "item_rows": item_rows,
+        "correlation_notes": corr["notes"],
+        "scatter": scatter,
+        "rated": rated,
+        "disagreements": disagreements,
+        "closest": closest,
+    }

@@ -1,0 +1,1 @@
+"""Functions that change the ratings app's data: campaigns, items, judges, leases, answers, quality."""

@@ -1,0 +1,1 @@
+"""Views of the ratings app: judges' pages (judge.py) and campaign administration (staff.py)."""
