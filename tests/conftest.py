@@ -55,7 +55,8 @@ def _isolated_media(request, tmp_path_factory):
 
 def _uses_django(request) -> bool:
     return any(m.name == "django_db" for m in request.node.iter_markers()) or any(
-        name in request.fixturenames for name in ("db", "transactional_db", "client", "admin_client")
+        name in request.fixturenames
+        for name in ("db", "transactional_db", "client", "admin_client")
     )
 
 
@@ -72,7 +73,9 @@ def png_bytes(seed: int = 0, size: tuple[int, int] = (32, 24), mode: str = "RGB"
     return buf.getvalue()
 
 
-def write_images(folder: Path, count: int, *, start_seed: int = 0, prefix: str = "img") -> list[str]:
+def write_images(
+    folder: Path, count: int, *, start_seed: int = 0, prefix: str = "img"
+) -> list[str]:
     """Write ``count`` distinct PNGs into ``folder``; return their names."""
     folder.mkdir(parents=True, exist_ok=True)
     names = []

@@ -99,5 +99,7 @@ def test_the_demo_loads_models_a_reference_set_and_edits_and_is_idempotent():
     edits = Image.objects.filter(image_set__name="edits-demo")
     assert edits.filter(source__isnull=False, caption__gt="").count() == edits.count() == 8
     assert " 0 imported" not in first and "queued ssim" in first
-    assert all(" 0 imported" in line for line in second.getvalue().splitlines() if "imported" in line)
+    assert all(
+        " 0 imported" in line for line in second.getvalue().splitlines() if "imported" in line
+    )
     assert MetricRun.objects.count() == 2  # the SSIM and PSNR runs are queued once

@@ -57,8 +57,6 @@ def test_the_command_fails_with_the_file_and_the_reason(make_folder):
     assert ImageSet.objects.count() == 0
 
 
-
-
 def test_the_command_with_a_model_creates_a_generated_set(make_folder):
     folder, _ = make_folder(2)
     call_command("import_images", str(folder), "--set", "g", "--model", "sdxl",

@@ -103,8 +103,11 @@ def test_a_zip_of_a_folder_imports_with_names_relative_to_that_folder(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("myset/a.png", png_bytes(1))
         zf.writestr("myset/sub/b.png", png_bytes(2))
-        zf.writestr("myset/manifest.jsonl", '{"file": "a.png", "prompt": "x"}\n'
-                    '{"file": "sub/b.png", "prompt": "y", "source_caption": "s"}\n')
+        zf.writestr(
+            "myset/manifest.jsonl",
+            '{"file": "a.png", "prompt": "x"}\n'
+            '{"file": "sub/b.png", "prompt": "y", "source_caption": "s"}\n',
+        )
         zf.writestr("__MACOSX/myset/._a.png", b"junk")
     result = image_set_import(path=archive, set_name="z", kind="reference")
     assert result.created == 2
@@ -260,7 +263,7 @@ def test_a_symlink_in_a_zip_is_refused(tmp_path, settings):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("a.png", png_bytes(1))
         info = zipfile.ZipInfo("link.png")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     assert "link.png: symbolic links are not imported" in import_fails(archive)
     assert_nothing_imported(settings)

@@ -175,7 +175,8 @@ def test_a_worker_computes_clip_score_and_ssim_equal_to_the_command_line(
     paths = make_test_images(images, count=6)
     prompts = tmp_path / "prompts.csv"
     prompts.write_text(
-        "file,prompt\n" + "".join(f"{p.name},a picture number {i % 3}\n" for i, p in enumerate(paths))
+        "file,prompt\n"
+        + "".join(f"{p.name},a picture number {i % 3}\n" for i, p in enumerate(paths))
     )
     manifest = tmp_path / "manifest.csv"
     manifest.write_text(prompts.read_text())
@@ -237,6 +238,4 @@ def test_a_killed_worker_s_run_finishes_on_a_new_worker_with_the_same_result(
         ref.images.values_list("sha256", flat=True)
     )
     assert set(Feature.objects.values_list("content_sha256", flat=True)) == shas
-    assert "resuming" in second.log.read_text() or settings.CELERY_BROKER_URL.startswith(
-        "redis"
-    )
+    assert "resuming" in second.log.read_text() or settings.CELERY_BROKER_URL.startswith("redis")
