@@ -31,6 +31,7 @@ class RunInputs:
     params: dict[str, Any]
     names: list[str]  # file names of the set's images, in order
     features: dict[str, np.ndarray]  # output name -> [n, d] for the set
+    prompt_ids: list[int | None] = field(default_factory=list)  # each image's prompt, in order
     reference_features: dict[str, np.ndarray] = field(default_factory=dict)
     reference_names: list[str] = field(default_factory=list)
     texts: dict[str, np.ndarray] = field(default_factory=dict)  # "prompt" / "caption" / ...
@@ -134,9 +135,23 @@ def _cmmd(x: RunInputs) -> MetricResult:
 
 
 def _vendi(x: RunInputs) -> MetricResult:
-    from metrics.engine.vendi import vendi_from_embeddings
+    """Vendi of the whole set, plus Vendi per prompt (the diversity a grid of one prompt shows)."""
+    from metrics.engine.vendi import vendi_from_embeddings, vendi_score
 
-    return vendi_from_embeddings(x.features["embedding"], embedding="clip", provenance=x.provenance)
+    embeddings = x.features["embedding"]
+    result = vendi_from_embeddings(embeddings, embedding="clip", provenance=x.provenance)
+    groups: dict[int, list[int]] = {}
+    for i, prompt_id in enumerate(x.prompt_ids):
+        if prompt_id is not None:
+            groups.setdefault(prompt_id, []).append(i)
+    per_prompt = {
+        str(prompt_id): vendi_score(embeddings[rows])
+        for prompt_id, rows in sorted(groups.items())
+        if len(rows) >= 2  # one image has no diversity to measure
+    }
+    if per_prompt:
+        result.extra = {**result.extra, "per_prompt": per_prompt}
+    return result
 
 
 def _novelty(x: RunInputs) -> MetricResult:

@@ -459,6 +459,7 @@ def metric_run_aggregate(*, run_id: int) -> MetricRun | None:
         inputs = RunInputs(
             params=run.params,
             names=names,
+            prompt_ids=[img.prompt_id for img in images],
             features=_features_of(key, [img.sha256 for img in images], "set"),
             # Only what the engine does not record itself (it adds its own parameters).
             provenance={

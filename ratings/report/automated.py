@@ -270,11 +270,70 @@ def correlations_section(
                     }
                 )
             )
+    item += _grid_item_correlations(frame, by_metric)
     notes = []
-    if any(c["protocol"] == Protocol.GRID for c in d.criteria):
+    if any(c["protocol"] == Protocol.GRID for c in d.criteria) and not any(
+        r["per_prompt"] for r in d.runs
+    ):
         notes.append(
-            "Grid (diversity) criteria are correlated at system level only: item level would "
-            "need a diversity metric per prompt (e.g. Vendi per prompt), which metric runs do "
-            "not store."
+            "Grid (diversity) criteria get an item-level correlation once a Vendi run exists "
+            "for the models' sets (it stores the diversity of each prompt's images)."
         )
     return {"system": system, "item": item, "notes": notes}
+
+
+def per_grid_ratings(frame: Frame, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(model index, prompt index, mean rating) per (model, prompt) of grid criterion ``c``."""
+    d = frame.data
+    rows = frame.of_criterion(c)
+    rows = rows[~np.isnan(d.rating_value[rows])]
+    items = d.rating_item[rows]
+    keep = (d.item_kind[items] == Protocol.GRID) & (d.item_model[items] >= 0)
+    keep &= d.item_prompt[items] >= 0
+    models, prompts = d.item_model[items[keep]], d.item_prompt[items[keep]]
+    if models.size == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
+    cell = models * len(d.prompts) + prompts
+    cells, inverse = np.unique(cell, return_inverse=True)
+    mean, _ = group_means(inverse, d.rating_value[rows[keep]], cells.size)
+    return cells // len(d.prompts), cells % len(d.prompts), mean
+
+
+def _grid_item_correlations(frame: Frame, by_metric: dict[str, dict[int, dict]]) -> list[dict]:
+    """Grid ratings of each (model, prompt) against the metric's value for that prompt's images."""
+    d = frame.data
+    out = []
+    for c, crit in enumerate(d.criteria):
+        if crit["protocol"] != Protocol.GRID:
+            continue
+        models, prompts, mean = per_grid_ratings(frame, c)
+        for metric in _metric_order(set(by_metric)):
+            human, values = [], []
+            for k, p, h in zip(models, prompts, mean, strict=True):
+                run = by_metric[metric].get(int(k))
+                value = run["per_prompt"].get(int(p)) if run else None
+                if value is not None:
+                    human.append(h)
+                    values.append(value)
+            if len(values) < 3:
+                continue
+            corr = item_correlation(
+                np.asarray(human),
+                np.asarray(values, dtype=np.float64),
+                lower_is_better=lower_is_better(metric),
+                metric_name=metric_label(metric),
+                confidence=frame.confidence,
+            )
+            out.append(
+                to_plain(
+                    {
+                        "criterion": crit["key"],
+                        "criterion_name": crit["name"],
+                        "human_measure": "mean grid rating of a model's images of one prompt",
+                        "metric": metric,
+                        "metric_label": f"{metric_label(metric)} per prompt",
+                        **corr.to_dict(),
+                    }
+                )
+            )
+    return out

@@ -282,6 +282,12 @@ def _collect_metrics(data: ReportData, campaign: Campaign, prompt_index: dict[in
                 "provenance": run.provenance,
                 "finished_at": run.finished_at.isoformat() if run.finished_at else None,
                 "nearest": extra.get("nearest", {}) if metric == "novelty" else {},
+                # Diversity per prompt (Vendi): prompt index -> value, for grid criteria.
+                "per_prompt": {
+                    prompt_index[int(k)]: v
+                    for k, v in (extra.get("per_prompt") or {}).items()
+                    if int(k) in prompt_index and v is not None
+                },
             }
         )
     data.runs = runs

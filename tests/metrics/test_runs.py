@@ -190,3 +190,29 @@ def test_a_chunk_done_twice_writes_no_duplicate_feature(sets, offline_weights):
     assert metric_run_compute_chunk(run_id=run.pk, kind="inception", keys=ids) == 0
     assert Feature.objects.count() == 3
     assert metric_run_plan is not None
+
+
+def test_a_vendi_run_also_measures_the_diversity_of_each_prompt(
+    tmp_path, offline_weights, django_capture_on_commit_callbacks
+):
+    from metrics.engine.clip import ClipImageExtractor
+    from metrics.engine.vendi import vendi_score
+    from metrics.models import Prompt
+
+    folder = tmp_path / "v"
+    names = write_images(folder, 5)
+    prompts = ["a cat", "a cat", "a cat", "a dog", "a dog"]
+    (folder / "manifest.csv").write_text(
+        "file,prompt\n" + "".join(f"{n},{p}\n" for n, p in zip(names, prompts, strict=True))
+    )
+    image_set_import(path=folder, set_name="v", model_name="m")
+    clip_dir = str(offline_weights / "tiny-clip")
+    run = run_now(django_capture_on_commit_callbacks, metric="vendi",
+                  image_set=ImageSet.objects.get(name="v"), params={"clip_model": clip_dir})  # fmt: skip
+    assert run.status == "done", run.error
+    emb = ClipImageExtractor(clip_dir).extract_paths(sorted(folder.glob("*.png")))["embedding"]
+    per_prompt = run.result["extra"]["per_prompt"]
+    cat, dog = Prompt.objects.get(text="a cat").pk, Prompt.objects.get(text="a dog").pk
+    assert per_prompt[str(cat)] == pytest.approx(vendi_score(emb[:3]), rel=1e-6)
+    assert per_prompt[str(dog)] == pytest.approx(vendi_score(emb[3:]), rel=1e-6)
+    assert run.value == pytest.approx(vendi_score(emb), rel=1e-6)

@@ -201,3 +201,45 @@ def test_a_campaign_without_ratings_gives_an_empty_report_that_says_so(db):
     assert any("No ratings yet" in w for w in report["warnings"])
     assert all(r["mean"] is None for r in report["scores"][0]["models"])
     assert report["plots"]  # plots still draw (empty panels)
+
+
+def test_grid_ratings_meet_vendi_per_prompt_at_item_level(db):
+    from django.utils import timezone
+
+    from metrics.models import MetricRun
+    from ratings.models import Assignment, Criterion, Item, ItemImage
+    from tests.ratings.report.helpers import SCALE
+
+    built = build_campaign(n_prompts=8, n_judges=3, rate_criteria=("realism",),
+                           metrics={"vendi": [1.0, 2.0, 3.0, 4.0]}, name="grid truth")  # fmt: skip
+    truth = np.add.outer(np.arange(4.0), 0.1 * np.arange(8))  # (models x prompts)
+    runs = MetricRun.objects.filter(metric="vendi").order_by("image_set_id")
+    for k, run in enumerate(runs):
+        run.result = {
+            "extra": {"per_prompt": {str(pr.pk): truth[k, p] for p, pr in enumerate(built.prompts)}}
+        }
+        run.save(update_fields=["result"])
+    crit = Criterion.objects.create(campaign=built.campaign, key="diversity", protocol="grid",
+                                    name="Diversity", question="?", labels=SCALE, position=9)  # fmt: skip
+    now = timezone.now()
+    judge = built.judges[0]
+    for k in range(4):
+        for p, prompt in enumerate(built.prompts):
+            item = Item.objects.create(campaign=built.campaign, kind="grid", prompt=prompt,
+                                       shown_prompt=prompt)  # fmt: skip
+            ItemImage.objects.create(item=item, image_id=int(built.images[k, p]), position=0)
+            a = Assignment.objects.create(campaign=built.campaign, item=item, judge=judge,
+                                          status="done", leased_at=now, expires_at=now,
+                                          submitted_at=now)  # fmt: skip
+            Rating.objects.create(assignment=a, judge=judge, item=item, criterion=crit,
+                                  value=int(np.clip(round(1 + truth[k, p]), 1, 5)))  # fmt: skip
+
+    report = report_build(campaign=built.campaign, use_cache=False, plots=False, n_resamples=50)
+
+    rows = [r for r in report["correlations"]["item"]
+            if r["criterion"] == "diversity" and r["metric"] == "vendi"]  # fmt: skip
+    assert len(rows) == 1 and rows[0]["n"] == 32
+    human = np.clip(np.round(1 + truth), 1, 5).ravel()
+    expected = stats.spearmanr(human, truth.ravel()).statistic
+    assert rows[0]["spearman"]["value"] == pytest.approx(expected, abs=1e-12)
+    assert not report["correlations"]["notes"]
