@@ -172,6 +172,21 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 
+# --- cache ---------------------------------------------------------------------------
+
+# Built reports are cached here. Per-process memory by default; with several web
+# processes (gunicorn) point it at Redis so they share one copy.
+EVALSITE_CACHE_URL = env_str("EVALSITE_CACHE_URL")
+if EVALSITE_CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": EVALSITE_CACHE_URL,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- REST API --------------------------------------------------------------------------
 
 REST_FRAMEWORK = {

@@ -82,12 +82,12 @@ def run_item_values(*, run_ids: list[int]) -> list[tuple[int, int, float | None]
     )
 
 
-def image_rows_in_sets(*, set_ids: list[int]) -> list[tuple[int, int, int | None]]:
-    """(image id, set id, prompt id) of every image of the given sets, in one query."""
+def image_rows_in_sets(*, set_ids: list[int]) -> list[tuple[int, int, int | None, int | None]]:
+    """(image id, set id, prompt id, source image id) of every image of the sets, in one query."""
     return list(
         Image.objects.filter(image_set_id__in=set_ids)
         .order_by("id")
-        .values_list("id", "image_set_id", "prompt_id")
+        .values_list("id", "image_set_id", "prompt_id", "source_id")
     )
 
 

@@ -76,6 +76,8 @@ def metrics_section(frame: Frame) -> dict[str, Any]:
                 continue
             if recipe.needs_reference and not has_reference:
                 continue
+            if recipe.inputs == "pairs" and not model.get("paired"):
+                continue  # image-to-image metrics need source images this set does not have
             missing.append(
                 {
                     "model": k,

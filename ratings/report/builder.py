@@ -300,7 +300,9 @@ def _collect_metrics(data: ReportData, campaign: Campaign, prompt_index: dict[in
         ends = np.r_[starts[1:], run_col.size]
         for lo, hi in zip(starts, ends, strict=True):
             data.run_items[int(run_col[lo])] = (image_col[lo:hi], value_col[lo:hi])
-    for image_id, set_id, prompt_id in catalog.image_rows_in_sets(set_ids=set_ids):
+    for image_id, set_id, prompt_id, source_id in catalog.image_rows_in_sets(set_ids=set_ids):
         data.image_model[image_id] = model_of_set[set_id]
+        if source_id is not None:
+            data.models[model_of_set[set_id]]["paired"] = True
         # Prompts no item asks about are not resampled: those images count as prompt -1.
         data.image_prompt[image_id] = prompt_index.get(prompt_id, -1)

@@ -211,3 +211,16 @@ def test_reduced_precision_fid_can_report_its_error_against_exact_mode(
     assert result["extra"]["fp32_value"] == pytest.approx(exact["value"], rel=1e-9)
     assert result["extra"]["precision_error"] == pytest.approx(result["value"] - exact["value"])
     assert any("vs exact fp32" in note for note in result["extra"]["notes"])
+
+
+def test_fetch_weights_fetches_a_clip_checkpoint_or_says_why_not(capsys, monkeypatch, tmp_path):
+    from tests.engine.clip_fixtures import build_tiny_clip
+
+    local = build_tiny_clip(tmp_path / "tiny-clip")
+    code, out, err = _run(capsys, "fetch-weights", "--clip-model", str(local))
+    assert code == 0, err
+    assert f"in {local}" in out and "pt_inception" not in out  # only what was asked for
+    monkeypatch.setenv("EVALSITE_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    code, out, err = _run(capsys, "fetch-weights", "--clip-model", "someone/clip-model")
+    assert code == 2 and "someone/clip-model" in err

@@ -84,6 +84,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("names", nargs="*", metavar="NAME", help="file names (default: all known)")
     p.add_argument("--dest", default=None, metavar="DIR", help="directory (default: the cache)")
     p.add_argument("--list", action="store_true", help="list known weights files and exit")
+    p.add_argument(
+        "--clip-model",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="also fetch this CLIP checkpoint into the Hugging Face cache (repeatable; with no "
+        "NAME and no --clip-model, every file and the default CLIP model are fetched)",
+    )
     p.set_defaults(func=cmd_fetch_weights)
 
 
@@ -300,7 +308,12 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
         for spec in weights.REGISTRY.values():
             sys.stdout.write(f"{spec.name}\t{spec.description}\n")
         return 0
-    names = args.names or list(weights.REGISTRY)
+    clip_models = list(args.clip_model or [])
+    if not args.names and not clip_models:
+        from metrics.engine.clip import DEFAULT_CLIP_MODEL
+
+        clip_models = [DEFAULT_CLIP_MODEL]
+    names = args.names or ([] if args.clip_model else list(weights.REGISTRY))
     unknown = [n for n in names if n not in weights.REGISTRY]
     if unknown:
         raise UsageError(
@@ -316,6 +329,10 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
             continue
         path = weights.download(spec, dest)
         sys.stdout.write(f"{spec.name}: saved to {path} (checksum ok)\n")
+    for model in clip_models:
+        from metrics.engine.clip import clip_fetch
+
+        sys.stdout.write(f"{model}: in {clip_fetch(model)}\n")
     return 0
 
 
