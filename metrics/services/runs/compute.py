@@ -1,0 +1,234 @@
+"""The workers' side of a run: plan what is missing, compute chunks, spot completion."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from metrics.models import Feature, Image, MetricRun, MetricRunItem
+from metrics.services.extractors import feature_key
+from metrics.services.recipes import Recipe, recipe_get
+from metrics.services.runs.cache import feature_row, present_shas, text_sha256
+from metrics.services.runs.lifecycle import RunRefused
+from metrics.services.runs.queue import enqueue_aggregate, enqueue_chunk, enqueue_watchdog
+from metrics.storage import blob_path
+
+Status = MetricRun.Status
+
+
+@dataclass
+class Chunk:
+    kind: str  # "inception" | "clip" | "clip-text" | "pairs"
+    keys: list  # image ids, or texts for clip-text
+
+
+def metric_run_plan(*, run_id: int) -> list[Chunk]:
+    """Mark the run RUNNING, enqueue chunks for what is missing (or the aggregation)."""
+    now = timezone.now()
+    updated = MetricRun.objects.filter(pk=run_id, status__in=MetricRun.ACTIVE).update(
+        status=Status.RUNNING, heartbeat_at=now
+    )
+    if not updated:
+        return []
+    MetricRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
+    run = MetricRun.objects.select_related("image_set", "reference_set").get(pk=run_id)
+    recipe = recipe_get(run.metric)
+    chunks, total, done = _missing_chunks(run, recipe)
+    MetricRun.objects.filter(pk=run_id).update(progress_total=total, progress_done=done)
+    # Chunks can be lost with their worker (the filesystem broker never redelivers).
+    enqueue_watchdog(run_id)
+    if not chunks:
+        enqueue_aggregate(run_id)
+        return []
+    for chunk in chunks:
+        enqueue_chunk(run_id, chunk, queue=recipe.queue)
+    return chunks
+
+
+def _needed_images(run: MetricRun, recipe: Recipe) -> list[Image]:
+    images = list(run.image_set.images.select_related("prompt", "source").order_by("filename"))
+    if recipe.needs_reference:
+        images += list(run.reference_set.images.order_by("filename"))
+    if recipe.inputs == "pairs" and recipe.extractor:
+        images += [img.source for img in images if img.source is not None]
+    return images
+
+
+def _texts(run: MetricRun, recipe: Recipe) -> list[str]:
+    images = run.image_set.images.select_related("prompt")
+    if recipe.texts == "prompts":
+        return sorted({img.prompt.text for img in images})
+    if recipe.texts == "captions":
+        return sorted({t for img in images for t in (img.caption, img.source_caption)})
+    return []
+
+
+def _chunk_size() -> int:
+    return max(1, settings.EVALSITE_FEATURE_CHUNK_SIZE)
+
+
+def _split(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _missing_chunks(run: MetricRun, recipe: Recipe) -> tuple[list[Chunk], int, int]:
+    """(chunks to compute, total units, units already there)."""
+    size = _chunk_size()
+    if recipe.extractor is None:  # pair metrics: one value per image of the set
+        ids = list(run.image_set.images.order_by("filename").values_list("pk", flat=True))
+        done = set(MetricRunItem.objects.filter(run=run).values_list("image_id", flat=True))
+        missing = [pk for pk in ids if pk not in done]
+        return [Chunk("pairs", c) for c in _split(missing, size)], len(ids), len(ids) - len(missing)
+
+    key = feature_key(recipe.extractor, run.params)
+    by_sha: dict[str, int] = {}
+    for img in _needed_images(run, recipe):
+        by_sha.setdefault(img.sha256, img.pk)
+    present = present_shas(key, list(by_sha))
+    missing_ids = [pk for sha, pk in by_sha.items() if sha not in present]
+    chunks = [Chunk(recipe.extractor, c) for c in _split(missing_ids, size)]
+    total, done = len(by_sha), len(present)
+    texts = _texts(run, recipe)
+    if texts:
+        tkey = feature_key("clip-text", run.params)
+        tpresent = present_shas(tkey, [text_sha256(t) for t in texts])
+        tmissing = [t for t in texts if text_sha256(t) not in tpresent]
+        chunks += [Chunk("clip-text", c) for c in _split(tmissing, 256)]
+        total += len(texts)
+        done += len(texts) - len(tmissing)
+    return chunks, total, done
+
+
+class Heartbeat:
+    """A progress callback that refreshes the run's heartbeat at most every few seconds."""
+
+    def __init__(self, run_id: int, every_s: float = 3.0):
+        self.run_id, self.every_s, self.last = run_id, every_s, 0.0
+
+    def __call__(self, n: int = 0) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last = time.monotonic()
+        MetricRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+
+
+def metric_run_compute_chunk(
+    *, run_id: int, kind: str, keys: list, batch_size: int | None = None
+) -> int:
+    """Compute one chunk (features or pair values); returns how many rows it wrote."""
+    run = MetricRun.objects.filter(pk=run_id, status=Status.RUNNING).first()
+    if run is None:  # cancelled, failed, done, or deleted: nothing to do
+        return 0
+    beat = Heartbeat(run_id)
+    beat.flush()
+    batch_size = batch_size or settings.EVALSITE_BATCH_SIZE
+    if kind == "pairs":
+        written = _compute_pairs(run, keys, beat)
+    elif kind == "clip-text":
+        written = _compute_texts(run, keys)
+    else:
+        written = _compute_features(run, kind, keys, batch_size, beat)
+    MetricRun.objects.filter(pk=run_id).update(
+        progress_done=F("progress_done") + written,
+        features_computed=F("features_computed") + (0 if kind == "pairs" else written),
+        heartbeat_at=timezone.now(),
+    )
+    _aggregate_if_complete(run_id)
+    return written
+
+
+def _compute_features(run: MetricRun, kind: str, ids: list[int], batch_size: int, beat) -> int:
+    from metrics.services.extractors import clip_extractor, inception_extractor
+
+    key = feature_key(kind, run.params)
+    images = list(Image.objects.filter(pk__in=ids).order_by("pk"))
+    present = present_shas(key, [img.sha256 for img in images])
+    todo = {img.sha256: img for img in images if img.sha256 not in present}
+    if not todo:
+        return 0
+    extractor = (
+        inception_extractor(run.params) if kind == "inception" else clip_extractor(run.params)
+    )
+    actual = (extractor.extractor_id, extractor.preprocessing, extractor.weights_sha256)
+    if actual != (key.extractor_id, key.preprocessing, key.weights_sha256):
+        raise RuntimeError(f"extractor key mismatch: planned {key}, loaded {actual}")
+    todo_images = list(todo.values())
+    paths = [blob_path(img.blob) for img in todo_images]
+    try:
+        arrays = extractor.extract_paths(
+            paths, batch_size=batch_size, workers=settings.EVALSITE_DECODE_WORKERS, progress=beat
+        )
+    except Exception as exc:
+        raise _with_filenames(exc, todo_images) from None
+    rows = []
+    for i, img in enumerate(todo_images):
+        vector = np.concatenate([arrays[name][i] for name, _ in key.layout]).astype("<f4")
+        rows.append(feature_row(key, img.sha256, vector))
+    Feature.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def _compute_texts(run: MetricRun, texts: list[str]) -> int:
+    from metrics.services.extractors import clip_texts
+
+    key = feature_key("clip-text", run.params)
+    present = present_shas(key, [text_sha256(t) for t in texts])
+    todo = [t for t in texts if text_sha256(t) not in present]
+    if not todo:
+        return 0
+    emb = clip_texts(run.params, todo)
+    rows = [feature_row(key, text_sha256(t), emb[i].astype("<f4")) for i, t in enumerate(todo)]
+    Feature.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def _compute_pairs(run: MetricRun, ids: list[int], beat) -> int:
+    from metrics.engine.images import decode_rgb_array
+
+    recipe = recipe_get(run.metric)
+    done = set(
+        MetricRunItem.objects.filter(run=run, image_id__in=ids).values_list("image_id", flat=True)
+    )
+    images = Image.objects.filter(pk__in=ids).exclude(pk__in=done).select_related("source")
+    rows = []
+    for img in images.order_by("filename"):
+        a = decode_rgb_array(blob_path(img.blob))
+        b = decode_rgb_array(blob_path(img.source.blob))
+        if a.shape != b.shape:
+            raise RunRefused(
+                f"{img.filename} is {a.shape[1]}x{a.shape[0]} but its source "
+                f"{img.source.filename} is {b.shape[1]}x{b.shape[0]}: pair metrics need equal sizes"
+            )
+        value = float(recipe.pair_value(a, b, run.params))
+        rows.append(MetricRunItem(run=run, image=img, value=value, raw={"pair_value": value}))
+        beat(1)
+    MetricRunItem.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def _with_filenames(exc: Exception, images: list[Image]) -> Exception:
+    """Rewrite blob paths in an engine error as the images' file names in their set."""
+    message = str(exc)
+    for img in images:
+        path = str(blob_path(img.blob))
+        if path in message:
+            message = message.replace(path, f"{img.image_set.name}/{img.filename}")
+    return exc if message == str(exc) else RunRefused(message)
+
+
+def _aggregate_if_complete(run_id: int) -> None:
+    run = MetricRun.objects.filter(pk=run_id, status=Status.RUNNING).first()
+    if run is None or run.progress_done < run.progress_total:
+        return
+    # progress_done is a hint (a duplicated chunk counts twice); check for real.
+    chunks, total, done = _missing_chunks(run, recipe_get(run.metric))
+    if not chunks:
+        enqueue_aggregate(run_id)
