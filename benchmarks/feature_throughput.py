@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from metrics.engine.extractors import InceptionExtractor  # noqa: E402
 from metrics.engine.fid import FeatureStats, fid_from_features, trace_sqrt_product  # noqa: E402
-from metrics.engine.inception import fold, load_fid_inception  # noqa: E402
+from metrics.engine.inception import load_fid_inception  # noqa: E402
+from metrics.engine.inception_folded import fold  # noqa: E402
 from metrics.engine.loading import decode_array  # noqa: E402
 from metrics.engine.resize import resize_image  # noqa: E402
 from tests.engine import inception_fixtures as fx  # noqa: E402

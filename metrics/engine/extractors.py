@@ -50,7 +50,7 @@ class InceptionExtractor:
     (``bf16`` on CPU or GPU, ``fp16`` on GPU) whose features get their own
     ``extractor_id`` so they never mix with exact ones in a cache.
     ``fast``: run the folded network (BatchNorm folded, 1x1 heads merged; equal to
-    the plain network to float rounding, see ``inception.fold``).
+    the plain network to float rounding, see ``inception_folded.fold``).
     """
 
     outputs = {"pool3": 2048, "logits_unbiased": 1008}
@@ -65,7 +65,8 @@ class InceptionExtractor:
         fast: bool = True,
         download: bool | None = None,
     ):
-        from metrics.engine.inception import fold, load_fid_inception
+        from metrics.engine.inception import load_fid_inception
+        from metrics.engine.inception_folded import fold
         from metrics.engine.resize import preprocessing_id
         from metrics.engine.weights import FID_INCEPTION, file_sha256, weights_path
 

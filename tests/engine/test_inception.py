@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from metrics.engine.extractors import FeatureExtractor, InceptionExtractor
-from metrics.engine.inception import FIDInceptionV3, fold, load_fid_inception
+from metrics.engine.inception import FIDInceptionV3, load_fid_inception
+from metrics.engine.inception_folded import fold
 from metrics.engine.resize import resize_image
 from metrics.engine.weights import WeightsChecksumError
 from tests.engine import inception_fixtures as fx
