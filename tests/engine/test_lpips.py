@@ -18,9 +18,9 @@ from metrics.engine.lpips import (
     VGG16_WEIGHTS,
     LPIPSWeightsError,
     load_lpips,
-    lpips_diversity,
     lpips_pairs,
 )
+from metrics.engine.lpips_diversity import lpips_diversity
 from metrics.engine.pairs import ImagePair, PixelInputError
 from tests.engine import lpips_fixtures as fx
 

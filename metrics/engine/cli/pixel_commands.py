@@ -158,7 +158,7 @@ def _lpips_command(args: argparse.Namespace) -> MetricResult:
 
 @_user_errors
 def _diversity_command(args: argparse.Namespace) -> MetricResult:
-    from metrics.engine.lpips import lpips_diversity
+    from metrics.engine.lpips_diversity import lpips_diversity
     from metrics.engine.pairs import sample_index_pairs
 
     paths = list_images(args.dir)
