@@ -168,7 +168,18 @@ def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
     campaign.refresh_from_db()
     if not moved and campaign.status != status:
         raise CampaignInvalid([f"a {campaign.status} campaign cannot become {status}"])
+    if moved and status == Campaign.Status.OPEN:
+        _enqueue_images_warm(campaign.pk)
     return campaign
+
+
+def _enqueue_images_warm(campaign_id: int) -> None:
+    """Prepare the judges' image copies on a worker once the opening is committed."""
+    from ratings.tasks import campaign_images_warm_task
+
+    transaction.on_commit(
+        lambda: campaign_images_warm_task.apply_async((campaign_id,), queue="cpu")
+    )
 
 
 def judge_role_grant(*, user) -> None:
