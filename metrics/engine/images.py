@@ -168,6 +168,26 @@ def decode_rgb_array(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) 
     return np.asarray(decode_rgb(path, max_pixels=max_pixels), dtype=np.uint8)
 
 
+def list_image_files(directory: str | Path) -> list[Path]:
+    """The image files directly inside ``directory``, sorted by name.
+
+    Raises ValueError (with a message naming the folder) when it is missing, is not a
+    folder, or holds no image file.
+    """
+    d = Path(directory)
+    if not d.exists():
+        raise ValueError(f"{d}: no such directory")
+    if not d.is_dir():
+        raise ValueError(f"{d}: not a directory (give a folder of images)")
+    files = sorted(p for p in d.iterdir() if p.is_file() and is_image_name(p.name))
+    if not files:
+        raise ValueError(
+            f"{d}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))} "
+            "directly inside it, not in subfolders)"
+        )
+    return files
+
+
 def is_image_name(name: str) -> bool:
     """True when ``name`` has one of the image extensions evalsite imports."""
     return Path(name).suffix.lower() in IMAGE_EXTENSIONS

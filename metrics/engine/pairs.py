@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from metrics.engine.bootstrap import bootstrap_mean_ci
-from metrics.engine.images import IMAGE_EXTENSIONS, decode_rgb, is_image_name
+from metrics.engine.images import decode_rgb, list_image_files
 from metrics.engine.provenance import provenance
 from metrics.engine.result import MetricResult
 
@@ -60,18 +60,10 @@ class Pairing:
 
 
 def _listing(directory: str | Path, side: str) -> list[Path]:
-    d = Path(directory)
-    if not d.exists():
-        raise PixelInputError(f"{side} {d}: no such directory")
-    if not d.is_dir():
-        raise PixelInputError(f"{side} {d}: not a directory (give a folder of images)")
-    files = sorted(p for p in d.iterdir() if p.is_file() and is_image_name(p.name))
-    if not files:
-        raise PixelInputError(
-            f"{side} {d}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))} "
-            "directly inside it, not in subfolders)"
-        )
-    return files
+    try:
+        return list_image_files(directory)
+    except ValueError as exc:
+        raise PixelInputError(f"{side} {exc}") from None
 
 
 def _names(names: Sequence[str]) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from metrics.engine.cli.common import (
     pick_device,
     positive_int,
     progress_for,
+    seed_of,
+    workers_of,
 )
 from metrics.engine.cli.prompt_files import read_edit_pairs, read_prompts
 from metrics.engine.images import ImageError
@@ -39,16 +40,6 @@ def _batch(args: argparse.Namespace) -> int:
     return args.batch_size or DEFAULT_BATCH
 
 
-def _workers(args: argparse.Namespace) -> int:
-    if args.workers is not None:
-        return args.workers
-    return min(4, os.cpu_count() or 1)
-
-
-def _seed(args: argparse.Namespace) -> int:
-    return 0 if args.seed is None else args.seed
-
-
 def _clip_bundle(args: argparse.Namespace):
     from metrics.engine.clip import load_clip
 
@@ -61,7 +52,7 @@ def _clip_embeddings(args: argparse.Namespace, paths: list[Path], desc: str) -> 
     bundle = _clip_bundle(args)
     with progress_for(args, len(paths), desc) as bar:
         return clip_image_embeddings(
-            bundle, paths, batch_size=_batch(args), workers=_workers(args), progress=bar
+            bundle, paths, batch_size=_batch(args), workers=workers_of(args), progress=bar
         )
 
 
@@ -94,7 +85,7 @@ def _embeddings(
     extractor = _inception_extractor(args)
     with progress_for(args, len(paths), desc) as bar:
         out = extractor.extract_paths(
-            paths, batch_size=_batch(args), workers=_workers(args), progress=bar
+            paths, batch_size=_batch(args), workers=workers_of(args), progress=bar
         )
     return out["pool3"]
 
@@ -131,9 +122,9 @@ def cmd_clip_score(args: argparse.Namespace) -> MetricResult:
             prompts,
             bundle=bundle,
             batch_size=_batch(args),
-            workers=_workers(args),
+            workers=workers_of(args),
             resamples=args.resamples,
-            seed=_seed(args),
+            seed=seed_of(args),
             progress=bar,
         )
 
@@ -152,9 +143,9 @@ def cmd_clip_direction(args: argparse.Namespace) -> MetricResult:
             [p.caption for p in pairs],
             bundle=bundle,
             batch_size=_batch(args),
-            workers=_workers(args),
+            workers=workers_of(args),
             resamples=args.resamples,
-            seed=_seed(args),
+            seed=seed_of(args),
             progress=bar,
         )
 
@@ -230,7 +221,7 @@ def cmd_novelty(args: argparse.Namespace) -> MetricResult:
         reference_names=[p.name for p in ref],
         embedding=args.embedding,
         resamples=args.resamples,
-        seed=_seed(args),
+        seed=seed_of(args),
         provenance=_embedding_provenance(args, args.embedding),
     )
     frac = result.extra["memorised_fraction"]

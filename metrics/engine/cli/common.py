@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from metrics.engine.images import is_image_name
+from metrics.engine.images import list_image_files
 from metrics.engine.result import MetricResult
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-large-patch14"
@@ -83,18 +84,22 @@ non_negative_int = _non_negative_int
 
 def list_images(directory: str | Path) -> list[Path]:
     """The image files directly inside ``directory``, sorted by name (UsageError if none)."""
-    d = Path(directory)
-    if not d.exists():
-        raise UsageError(f"{d}: no such directory")
-    if not d.is_dir():
-        raise UsageError(f"{d}: not a directory (give a folder of images)")
-    files = sorted(p for p in d.iterdir() if p.is_file() and is_image_name(p.name))
-    if not files:
-        raise UsageError(
-            f"{d}: no images found (looked for .png, .jpg, .jpeg, .webp, .bmp, .tif, .tiff, .gif "
-            "directly inside it, not in subfolders)"
-        )
-    return files
+    try:
+        return list_image_files(directory)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def workers_of(args: argparse.Namespace) -> int:
+    """Decoding threads: ``--workers`` if given, else up to 4 (one per core)."""
+    if args.workers is not None:
+        return args.workers
+    return min(4, os.cpu_count() or 1)
+
+
+def seed_of(args: argparse.Namespace) -> int:
+    """``--seed``, 0 when not given."""
+    return 0 if args.seed is None else args.seed
 
 
 class Progress:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 from collections.abc import Callable
 
 from metrics.engine.cli.common import (
@@ -19,6 +18,8 @@ from metrics.engine.cli.common import (
     pick_device,
     positive_int,
     progress_for,
+    seed_of,
+    workers_of,
 )
 from metrics.engine.pairs import Pairing, PixelInputError, match_pairs
 from metrics.engine.result import MetricResult
@@ -37,16 +38,6 @@ def _user_errors(func: Callable[[argparse.Namespace], MetricResult | int]):
             raise UsageError(str(exc)) from None
 
     return wrapper
-
-
-def _workers(args: argparse.Namespace) -> int:
-    if args.workers is not None:
-        return args.workers
-    return min(4, os.cpu_count() or 1)
-
-
-def _seed(args: argparse.Namespace) -> int:
-    return 0 if args.seed is None else args.seed
 
 
 def _pairing(args: argparse.Namespace) -> Pairing:
@@ -102,9 +93,9 @@ def _ssim_command(args: argparse.Namespace) -> MetricResult:
         return fn(
             pairing,
             resize_to_match=args.resize_to_match,
-            workers=_workers(args),
+            workers=workers_of(args),
             progress=bar,
-            seed=_seed(args),
+            seed=seed_of(args),
         )
 
 
@@ -117,9 +108,9 @@ def _psnr_command(args: argparse.Namespace) -> int:
         psnr_result, mse_result = psnr_mse_pairs(
             pairing,
             resize_to_match=args.resize_to_match,
-            workers=_workers(args),
+            workers=workers_of(args),
             progress=bar,
-            seed=_seed(args),
+            seed=seed_of(args),
         )
     emit(psnr_result, args)  # with --json, one object; the MSE is in its extra["mse"]
     if not args.json:
@@ -150,9 +141,9 @@ def _lpips_command(args: argparse.Namespace) -> MetricResult:
             model,
             resize_to_match=args.resize_to_match,
             batch_size=args.batch_size or 16,
-            workers=_workers(args),
+            workers=workers_of(args),
             progress=bar,
-            seed=_seed(args),
+            seed=seed_of(args),
         )
 
 
@@ -166,17 +157,17 @@ def _diversity_command(args: argparse.Namespace) -> MetricResult:
         raise UsageError(f"{args.dir}: diversity needs at least 2 images, found {len(paths)}")
     model = _model(args)
     used = len(
-        {int(k) for k in sample_index_pairs(len(paths), args.max_pairs, _seed(args)).ravel()}
+        {int(k) for k in sample_index_pairs(len(paths), args.max_pairs, seed_of(args)).ravel()}
     )
     with progress_for(args, used, "lpips features") as bar:
         return lpips_diversity(
             paths,
             model,
             max_pairs=args.max_pairs,
-            seed=_seed(args),
+            seed=seed_of(args),
             size=args.size,
             batch_size=args.batch_size or 16,
-            workers=_workers(args),
+            workers=workers_of(args),
             progress=bar,
         )
 
