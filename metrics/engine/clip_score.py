@@ -25,18 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from metrics.engine.bootstrap import bootstrap_mean_ci
+from metrics.engine.embeddings import feature_rows
 from metrics.engine.result import MetricResult
 
 SCALE = 100.0
-
-
-def _rows(x: np.ndarray, what: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] == 0:
-        raise ValueError(f"{what} must be a non-empty 2-d array [n, d], got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    return arr
 
 
 def _same_shape(a: np.ndarray, b: np.ndarray, a_name: str, b_name: str) -> None:
@@ -59,8 +51,8 @@ def rowwise_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def clip_scores(image_embeddings: np.ndarray, text_embeddings: np.ndarray) -> np.ndarray:
     """Per-image CLIP scores ``100 x max(cos, 0)`` (float64)."""
-    img = _rows(image_embeddings, "image embeddings")
-    txt = _rows(text_embeddings, "text embeddings")
+    img = feature_rows(image_embeddings, "image embeddings")
+    txt = feature_rows(text_embeddings, "text embeddings")
     _same_shape(img, txt, "image embeddings", "text embeddings")
     return SCALE * np.maximum(rowwise_cosine(img, txt), 0.0)
 
@@ -123,7 +115,7 @@ def directional_similarities(
         (source_texts, "source caption embeddings"),
         (edited_texts, "edited caption embeddings"),
     ):
-        rows = _rows(arr, what)
+        rows = feature_rows(arr, what)
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         if np.any(norms == 0):
             raise ValueError(f"{what} has an all-zero row")

@@ -29,21 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metrics.engine.embeddings import feature_rows
 from metrics.engine.result import MetricResult
 
 DEFAULT_K = 5
 # Rows per distance block: 1024 x 50,000 float64 = 400 MB would be too much on a
 # shared worker, so the block is sized from the other set's size (see _rows_per_chunk).
 _CHUNK_BYTES = 64 * 1024 * 1024
-
-
-def _as_features(x: np.ndarray, what: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] == 0:
-        raise ValueError(f"{what} must be a non-empty 2-d array [n, d], got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{what} contains NaN or infinite values")
-    return arr
 
 
 def _rows_per_chunk(m: int, chunk: int | None) -> int:
@@ -71,7 +63,7 @@ def distance_blocks(
 
 def knn_radii(x: np.ndarray, k: int = DEFAULT_K, *, chunk: int | None = None) -> np.ndarray:
     """Distance from each row of ``x`` to its k-th nearest other row (Euclidean, float64)."""
-    x = _as_features(x, "features")
+    x = feature_rows(x, "features")
     n = x.shape[0]
     if not 1 <= k < n:
         raise ValueError(
@@ -114,8 +106,8 @@ def prdc(
     chunk: int | None = None,
 ) -> PRDC:
     """Precision, recall, density and coverage of ``generated`` against ``reference`` features."""
-    gen = _as_features(generated, "generated features")
-    ref = _as_features(reference, "reference features")
+    gen = feature_rows(generated, "generated features")
+    ref = feature_rows(reference, "reference features")
     if gen.shape[1] != ref.shape[1]:
         raise ValueError(
             f"generated features are {gen.shape[1]}-d but reference features are {ref.shape[1]}-d; "
