@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -127,12 +126,3 @@ class Feature(models.Model):
 
     def __str__(self) -> str:
         return f"{self.extractor_id} {self.preprocessing} of {self.content_sha256[:12]}"
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Output name -> float32 vector."""
-        flat = np.frombuffer(bytes(self.data), dtype="<f4")
-        out, start = {}, 0
-        for name, dim in self.layout.items():
-            out[name] = flat[start : start + dim]
-            start += dim
-        return out

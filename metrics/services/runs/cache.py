@@ -43,19 +43,26 @@ def feature_row(key: FeatureKey, sha: str, vector: np.ndarray) -> Feature:
 
 
 def features_of(key: FeatureKey, shas: list[str], what: str) -> dict[str, np.ndarray]:
-    rows: dict[str, Feature] = {}
+    """Cached features of ``shas``, in order: output name -> float32 ``[n, dim]``."""
+    data: dict[str, bytes] = {}
     for start in range(0, len(shas), IN_BATCH):
-        for f in Feature.objects.filter(
-            content_sha256__in=shas[start : start + IN_BATCH],
-            extractor_id=key.extractor_id,
-            preprocessing=key.preprocessing,
-            weights_sha256=key.weights_sha256,
-        ):
-            rows[f.content_sha256] = f
-    missing = [s for s in shas if s not in rows]
+        data.update(
+            Feature.objects.filter(
+                content_sha256__in=shas[start : start + IN_BATCH],
+                extractor_id=key.extractor_id,
+                preprocessing=key.preprocessing,
+                weights_sha256=key.weights_sha256,
+            ).values_list("content_sha256", "data")
+        )
+    missing = [s for s in shas if s not in data]
     if missing:
         raise RuntimeError(f"{len(missing)} features of the {what} are missing from the cache")
-    out = {}
+    width = sum(dim for _, dim in key.layout)
+    # One decode of every row (PostgreSQL hands back memoryviews, SQLite bytes).
+    matrix = np.frombuffer(b"".join(bytes(data[s]) for s in shas), dtype="<f4")
+    matrix = matrix.reshape(len(shas), width)
+    out, start = {}, 0
     for name, dim in key.layout:
-        out[name] = np.stack([rows[s].arrays()[name] for s in shas]) if shas else np.zeros((0, dim))
+        out[name] = np.ascontiguousarray(matrix[:, start : start + dim])
+        start += dim
     return out
