@@ -107,7 +107,11 @@ TEMPLATES = [
 if "DATABASE_URL" not in os.environ:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'evalsite.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Health checks: a connection the server dropped (a PostgreSQL restart) is replaced
+# before the request uses it, instead of answering that request with a 500.
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not memory, so that worker processes started by tests see the test data.
@@ -227,13 +231,31 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker whose broker went away reconnects for ever instead of exiting.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 4
+# Publishing with the broker down fails fast (a request must not hang); the step stays
+# recorded and the sweeper sends it once the broker is back.
+EVALSITE_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
 
 # --- metric runs -----------------------------------------------------------------------
 
 EVALSITE_FEATURE_CHUNK_SIZE = env_int("EVALSITE_FEATURE_CHUNK_SIZE", 256)
 EVALSITE_BATCH_SIZE = env_int("EVALSITE_BATCH_SIZE", 32)
 EVALSITE_DECODE_WORKERS = env_int("EVALSITE_DECODE_WORKERS", 0)
-EVALSITE_RUN_STALE_SECONDS = env_int("EVALSITE_RUN_STALE_SECONDS", 300)
+# Liveness (metrics/services/runs/sweep.py): a claimed step's lease, renewed by its
+# process every third of it; how often workers sweep; how long a queued message may
+# be missing from an empty queue before it counts as lost; when a worker whose main
+# process stopped writing heartbeats is shown as gone.
+EVALSITE_STEP_LEASE_SECONDS = env_int("EVALSITE_STEP_LEASE_SECONDS", 30)
+EVALSITE_SWEEP_SECONDS = env_int("EVALSITE_SWEEP_SECONDS", 5)
+EVALSITE_SEND_GRACE_SECONDS = env_int("EVALSITE_SEND_GRACE_SECONDS", 15)
+EVALSITE_WORKER_DEAD_SECONDS = env_int("EVALSITE_WORKER_DEAD_SECONDS", 30)
 
 # --- security (production) -------------------------------------------------------------
 

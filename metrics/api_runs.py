@@ -6,6 +6,11 @@ Start one from a script with
 http://host/api/runs/``, then poll ``/api/runs/<id>/`` until ``status`` is ``done``,
 ``failed`` or ``cancelled``. A request the platform cannot run is answered 400 with
 ``{"detail": "<why, and what to do>"}``.
+
+Send an ``Idempotency-Key`` header (any string up to 100 characters) to make a retry
+safe: the same key from the same user returns the run the first request created
+(200) instead of starting a second one (201). A run is recorded even while the
+broker is down; it starts once the broker is back.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from rest_framework.views import APIView
 
 from metrics.forms_runs import params_check
 from metrics.models import ImageSet, MetricRun, MetricRunItem
+from metrics.selectors import metric_run_by_idempotency_key
 from metrics.services.recipes import RECIPES, recipe_get
 from metrics.services.runs import RunRefused, metric_run_cancel, metric_run_create
 from metrics.views_runs import INFINITE_WHEN_NULL, ITEM_SORTS, run_items_sorted, run_list_filtered
@@ -126,12 +132,17 @@ class RunListCreate(generics.ListAPIView):
             reference = data.get("reference_set")
             reference_set = _set_by_id_or_name(reference, "reference set") if reference else None
             params = params_check(recipe_get(data["metric"]), data.get("params"))
+            key = request.headers.get("Idempotency-Key", "")
+            earlier = metric_run_by_idempotency_key(user=request.user, key=key)
+            if earlier is not None:
+                return Response(MetricRunSerializer(earlier).data, status=status.HTTP_200_OK)
             run = metric_run_create(
                 metric=data["metric"],
                 image_set=image_set,
                 reference_set=reference_set,
                 params=params,
                 user=request.user,
+                idempotency_key=key,
             )
         except (RunRefused, ValueError) as exc:
             raise Refused(str(exc)) from None

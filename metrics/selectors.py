@@ -114,3 +114,14 @@ def image_thumbnail_jpeg(*, image_id: int, max_side: int = 256) -> bytes | None:
     except (OSError, ValueError):
         # A missing or unreadable blob: the gallery shows the file name instead.
         return None
+
+
+def metric_run_by_idempotency_key(*, user, key: str):
+    """The run ``user`` created with this Idempotency-Key, or None."""
+    from metrics.models import MetricRun
+
+    key = (key or "").strip()
+    if not key:
+        return None
+    creator = user if getattr(user, "is_authenticated", False) else None
+    return MetricRun.objects.filter(created_by=creator, idempotency_key=key).first()

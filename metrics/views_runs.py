@@ -23,6 +23,7 @@ from metrics.forms_runs import RunFilterForm, RunStartForm, recipe_rows
 from metrics.models import ImageSet, MetricRun, MetricRunItem
 from metrics.services.recipes import RECIPES
 from metrics.services.runs import RunRefused, metric_run_cancel, metric_run_create
+from metrics.services.runs.sweep import run_waiting_reason
 
 RUNS_PER_PAGE = 50
 ITEMS_PER_PAGE = 100
@@ -117,6 +118,7 @@ def progress_data(run: MetricRun) -> dict[str, Any]:
         "value_text": value_text(run.value, run.metric) if run.status == "done" else "",
         "error": run.error,
         "duration": duration_text(run),
+        "waiting": run_waiting_reason(run),
     }
 
 

@@ -52,10 +52,19 @@ class MetricRun(models.Model):
     features_computed = models.PositiveIntegerField(
         default=0, help_text="features this run had to compute (0 when all were cached)"
     )
+    # A client's retry of the same request (header Idempotency-Key) returns this run.
+    idempotency_key = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status"]), models.Index(fields=["metric", "image_set"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="run_idempotency_key_unique_per_user",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.metric} on {self.image_set} #{self.pk}"
@@ -80,6 +89,72 @@ class MetricRun(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class RunStep(models.Model):
+    """One message's worth of a run's work (its plan, one chunk, its aggregation).
+
+    The database, not the broker, holds the truth about what is left to do: a broker
+    message only wakes a worker up. A worker claims a step (SENT -> RUNNING) and holds
+    a lease on it that a thread of the executing process renews; the sweeper
+    (``metric_runs_sweep``) sends again any step whose lease ran out (its process died),
+    that was never sent (the broker was down), or that the broker lost (sent a while
+    ago, and its queue is empty). Claims are guarded, so a duplicate message is a no-op.
+    """
+
+    class Kind(models.TextChoices):
+        PLAN = "plan"
+        CHUNK = "chunk"
+        AGGREGATE = "aggregate"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "waiting to be sent"
+        SENT = "sent", "in the queue"
+        RUNNING = "running"
+        DONE = "done"
+
+    run = models.ForeignKey(MetricRun, on_delete=models.CASCADE, related_name="steps")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # Chunks: what to compute ("inception", "clip", "clip-text", "pairs") and on which keys
+    # (image ids, or texts for "clip-text").
+    unit = models.CharField(max_length=20, blank=True, default="")
+    keys = models.JSONField(default=list, blank=True)
+    queue = models.CharField(max_length=20)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    # Set after a CUDA out-of-memory error: the next attempt uses this smaller batch.
+    batch_size = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="times a worker claimed it")
+    sends = models.PositiveIntegerField(default=0, help_text="times it was sent to the broker")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["run_id", "id"]
+        indexes = [models.Index(fields=["state"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "kind"],
+                condition=~models.Q(kind="chunk"),
+                name="run_step_one_plan_and_one_aggregate",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.kind} {self.unit} #{self.pk} ({self.state})"
+
+
+class WorkerBeat(models.Model):
+    """A Celery worker's sign of life, written every few seconds by its main process."""
+
+    hostname = models.CharField(max_length=200, unique=True)
+    queues = models.CharField(max_length=200, blank=True, default="")
+    pid = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hostname} ({self.queues}) seen {self.seen_at:%H:%M:%S}"
 
 
 class MetricRunItem(models.Model):

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from metrics.models import Feature, Image, MetricRun, MetricRunItem
+from metrics.models import Feature, Image, MetricRun, MetricRunItem, RunStep
 from metrics.services.extractors import feature_key
 from metrics.services.recipes import Recipe, recipe_get
 from metrics.services.runs.cache import feature_row, present_shas, text_sha256
 from metrics.services.runs.lifecycle import RunRefused
-from metrics.services.runs.queue import enqueue_aggregate, enqueue_chunk, enqueue_watchdog
+from metrics.services.runs.queue import step_add_aggregate, steps_add_for_chunks
 from metrics.storage import blob_path
 
 Status = MetricRun.Status
@@ -28,25 +28,25 @@ class Chunk:
 
 
 def metric_run_plan(*, run_id: int) -> list[Chunk]:
-    """Mark the run RUNNING, enqueue chunks for what is missing (or the aggregation)."""
+    """Mark the run RUNNING and record a step per missing chunk (or the aggregation step)."""
     now = timezone.now()
-    updated = MetricRun.objects.filter(pk=run_id, status__in=MetricRun.ACTIVE).update(
-        status=Status.RUNNING, heartbeat_at=now
-    )
-    if not updated:
-        return []
-    MetricRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
-    run = MetricRun.objects.select_related("image_set", "reference_set").get(pk=run_id)
-    recipe = recipe_get(run.metric)
-    chunks, total, done = _missing_chunks(run, recipe)
-    MetricRun.objects.filter(pk=run_id).update(progress_total=total, progress_done=done)
-    # Chunks can be lost with their worker (the filesystem broker never redelivers).
-    enqueue_watchdog(run_id)
-    if not chunks:
-        enqueue_aggregate(run_id)
-        return []
-    for chunk in chunks:
-        enqueue_chunk(run_id, chunk, queue=recipe.queue)
+    with transaction.atomic():
+        updated = MetricRun.objects.filter(pk=run_id, status__in=MetricRun.ACTIVE).update(
+            status=Status.RUNNING, heartbeat_at=now
+        )
+        if not updated:
+            return []
+        if RunStep.objects.filter(run_id=run_id).exclude(kind=RunStep.Kind.PLAN).exists():
+            return []  # planned already by a process that died before marking its plan done
+        MetricRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)
+        run = MetricRun.objects.select_related("image_set", "reference_set").get(pk=run_id)
+        recipe = recipe_get(run.metric)
+        chunks, total, done = _missing_chunks(run, recipe)
+        MetricRun.objects.filter(pk=run_id).update(progress_total=total, progress_done=done)
+        if chunks:
+            steps_add_for_chunks(run_id, chunks, queue=recipe.queue)
+        else:
+            step_add_aggregate(run_id)
     return chunks
 
 
@@ -104,22 +104,6 @@ def _missing_chunks(run: MetricRun, recipe: Recipe) -> tuple[list[Chunk], int, i
     return chunks, total, done
 
 
-class Heartbeat:
-    """A progress callback that refreshes the run's heartbeat at most every few seconds."""
-
-    def __init__(self, run_id: int, every_s: float = 3.0):
-        self.run_id, self.every_s, self.last = run_id, every_s, 0.0
-
-    def __call__(self, n: int = 0) -> None:
-        now = time.monotonic()
-        if now - self.last >= self.every_s:
-            self.flush()
-
-    def flush(self) -> None:
-        self.last = time.monotonic()
-        MetricRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
-
-
 def metric_run_compute_chunk(
     *, run_id: int, kind: str, keys: list, batch_size: int | None = None
 ) -> int:
@@ -127,25 +111,22 @@ def metric_run_compute_chunk(
     run = MetricRun.objects.filter(pk=run_id, status=Status.RUNNING).first()
     if run is None:  # cancelled, failed, done, or deleted: nothing to do
         return 0
-    beat = Heartbeat(run_id)
-    beat.flush()
     batch_size = batch_size or settings.EVALSITE_BATCH_SIZE
     if kind == "pairs":
-        written = _compute_pairs(run, keys, beat)
+        written = _compute_pairs(run, keys)
     elif kind == "clip-text":
         written = _compute_texts(run, keys)
     else:
-        written = _compute_features(run, kind, keys, batch_size, beat)
+        written = _compute_features(run, kind, keys, batch_size)
     MetricRun.objects.filter(pk=run_id).update(
         progress_done=F("progress_done") + written,
         features_computed=F("features_computed") + (0 if kind == "pairs" else written),
         heartbeat_at=timezone.now(),
     )
-    _aggregate_if_complete(run_id)
     return written
 
 
-def _compute_features(run: MetricRun, kind: str, ids: list[int], batch_size: int, beat) -> int:
+def _compute_features(run: MetricRun, kind: str, ids: list[int], batch_size: int) -> int:
     from metrics.services.extractors import clip_extractor, inception_extractor
 
     key = feature_key(kind, run.params)
@@ -164,7 +145,7 @@ def _compute_features(run: MetricRun, kind: str, ids: list[int], batch_size: int
     paths = [blob_path(img.blob) for img in todo_images]
     try:
         arrays = extractor.extract_paths(
-            paths, batch_size=batch_size, workers=settings.EVALSITE_DECODE_WORKERS, progress=beat
+            paths, batch_size=batch_size, workers=settings.EVALSITE_DECODE_WORKERS
         )
     except Exception as exc:
         raise _with_filenames(exc, todo_images) from None
@@ -190,7 +171,7 @@ def _compute_texts(run: MetricRun, texts: list[str]) -> int:
     return len(rows)
 
 
-def _compute_pairs(run: MetricRun, ids: list[int], beat) -> int:
+def _compute_pairs(run: MetricRun, ids: list[int]) -> int:
     from metrics.engine.images import decode_rgb_array
 
     recipe = recipe_get(run.metric)
@@ -209,7 +190,6 @@ def _compute_pairs(run: MetricRun, ids: list[int], beat) -> int:
             )
         value = float(recipe.pair_value(a, b, run.params))
         rows.append(MetricRunItem(run=run, image=img, value=value, raw={"pair_value": value}))
-        beat(1)
     MetricRunItem.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 
@@ -224,11 +204,24 @@ def _with_filenames(exc: Exception, images: list[Image]) -> Exception:
     return exc if message == str(exc) else RunRefused(message)
 
 
-def _aggregate_if_complete(run_id: int) -> None:
-    run = MetricRun.objects.filter(pk=run_id, status=Status.RUNNING).first()
-    if run is None or run.progress_done < run.progress_total:
-        return
-    # progress_done is a hint (a duplicated chunk counts twice); check for real.
-    chunks, total, done = _missing_chunks(run, recipe_get(run.metric))
-    if not chunks:
-        enqueue_aggregate(run_id)
+def metric_run_aggregate_if_complete(*, step_id: int) -> bool:
+    """After a chunk step: record the aggregation once every step of the run is done.
+
+    Each chunk commits its own DONE before looking, so the last one to finish always
+    sees every other one done; two that finish together are stopped by the unique
+    constraint (and the sweeper covers a process that died in between).
+    """
+    run_id = RunStep.objects.filter(pk=step_id).values_list("run_id", flat=True).first()
+    if run_id is None or not MetricRun.objects.filter(pk=run_id, status=Status.RUNNING).exists():
+        return False
+    steps = RunStep.objects.filter(run_id=run_id)
+    if steps.exclude(state=RunStep.State.DONE).exists():
+        return False
+    if steps.filter(kind=RunStep.Kind.AGGREGATE).exists():
+        return False
+    try:
+        with transaction.atomic():
+            step_add_aggregate(run_id)
+    except IntegrityError:
+        return False
+    return True

@@ -1,16 +1,17 @@
-"""A run's life outside the workers' computing: create, cancel, fail, resume, watchdog."""
+"""A run's life outside the workers' computing: create, cancel, fail."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
-from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from metrics.models import ImageSet, MetricRun
+from metrics.selectors import metric_run_by_idempotency_key
 from metrics.services.recipes import Recipe, recipe_get, recipe_params
-from metrics.services.runs.queue import enqueue_plan, enqueue_watchdog
+from metrics.services.runs.queue import step_add_plan
+from metrics.services.runs.steps import run_steps_drop
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ class RunRefused(ValueError):
     """A run that cannot be started as asked; the message says why."""
 
 
-# --- create / cancel / resume -------------------------------------------------------------
+# --- create / cancel / fail ---------------------------------------------------------------
 
 
 def metric_run_create(
@@ -31,22 +32,43 @@ def metric_run_create(
     reference_set: ImageSet | None = None,
     params: dict | None = None,
     user=None,
+    idempotency_key: str = "",
 ) -> MetricRun:
-    """Validate and store a QUEUED run; its plan task is enqueued after commit."""
+    """Validate and store a QUEUED run with its plan step, sent to the broker after commit.
+
+    The run is recorded even if the broker is down: the sweeper sends its plan once the
+    broker is back. With an ``idempotency_key`` (per user), asking again returns the run
+    the first request created instead of a second one.
+    """
+    creator = user if getattr(user, "is_authenticated", False) else None
+    idempotency_key = (idempotency_key or "").strip()
+    if len(idempotency_key) > 100:
+        raise RunRefused("the idempotency key is longer than 100 characters")
+    earlier = metric_run_by_idempotency_key(user=user, key=idempotency_key)
+    if earlier is not None:
+        return earlier
     try:
         recipe = recipe_get(metric)
         full_params = recipe_params(recipe, params)
     except ValueError as exc:
         raise RunRefused(str(exc)) from None
     _check_inputs(recipe, image_set, reference_set)
-    run = MetricRun.objects.create(
-        metric=recipe.name,
-        image_set=image_set,
-        reference_set=reference_set if recipe.needs_reference else None,
-        params=full_params,
-        created_by=user if getattr(user, "is_authenticated", False) else None,
-    )
-    enqueue_plan(run.pk)
+    try:
+        with transaction.atomic():
+            run = MetricRun.objects.create(
+                metric=recipe.name,
+                image_set=image_set,
+                reference_set=reference_set if recipe.needs_reference else None,
+                params=full_params,
+                created_by=creator,
+                idempotency_key=idempotency_key,
+            )
+            step_add_plan(run.pk)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        # The same key in a concurrent request: that one won.
+        return MetricRun.objects.get(created_by=creator, idempotency_key=idempotency_key)
     return run
 
 
@@ -86,62 +108,20 @@ def _check_inputs(recipe: Recipe, image_set: ImageSet, reference_set: ImageSet |
 
 
 def metric_run_cancel(*, run: MetricRun) -> bool:
-    """Cancel a queued or running run; its pending chunks then do nothing. False if it ended."""
-    return bool(
-        MetricRun.objects.filter(pk=run.pk, status__in=MetricRun.ACTIVE).update(
-            status=Status.CANCELLED, finished_at=timezone.now()
-        )
+    """Cancel a queued or running run; its pending steps then do nothing. False if it ended."""
+    cancelled = MetricRun.objects.filter(pk=run.pk, status__in=MetricRun.ACTIVE).update(
+        status=Status.CANCELLED, finished_at=timezone.now()
     )
-
-
-def _stale_cutoff(stale_after_s: float | None):
-    if stale_after_s is None:
-        stale_after_s = settings.EVALSITE_RUN_STALE_SECONDS
-    return timezone.now() - timedelta(seconds=stale_after_s)
-
-
-def _is_stale(run: MetricRun, cutoff) -> bool:
-    last = run.heartbeat_at or run.created_at
-    return last <= cutoff
-
-
-def metric_runs_resume(*, stale_after_s: float | None = None) -> list[int]:
-    """Re-plan active runs no worker has touched for ``stale_after_s`` seconds; watch the others.
-
-    Called when a worker starts. A run whose worker was killed (and whose task the
-    broker will not redeliver, like the filesystem broker's) finishes all the same:
-    re-planning enqueues only what is still missing. Runs that are not stale yet get
-    a watchdog that checks them again later.
-    """
-    cutoff = _stale_cutoff(stale_after_s)
-    resumed = []
-    for run in MetricRun.objects.filter(status__in=MetricRun.ACTIVE):
-        if _is_stale(run, cutoff):
-            log.info("resuming metric run %s", run.pk)
-            enqueue_plan(run.pk)
-            resumed.append(run.pk)
-        else:
-            enqueue_watchdog(run.pk)
-    return resumed
-
-
-def metric_run_watchdog(*, run_id: int, stale_after_s: float | None = None) -> str:
-    """Re-plan the run if it went stale, keep watching while it is active; returns what it did."""
-    run = MetricRun.objects.filter(pk=run_id, status__in=MetricRun.ACTIVE).first()
-    if run is None:
-        return "ended"
-    if _is_stale(run, _stale_cutoff(stale_after_s)):
-        log.info("resuming stale metric run %s", run_id)
-        enqueue_plan(run_id)
-        return "resumed"
-    enqueue_watchdog(run_id)
-    return "watching"
+    if cancelled:
+        run_steps_drop(run_id=run.pk)
+    return bool(cancelled)
 
 
 def metric_run_fail(*, run_id: int, message: str) -> bool:
     """Mark an active run FAILED with a readable message."""
-    return bool(
-        MetricRun.objects.filter(pk=run_id, status__in=MetricRun.ACTIVE).update(
-            status=Status.FAILED, error=message[:5000], finished_at=timezone.now()
-        )
+    failed = MetricRun.objects.filter(pk=run_id, status__in=MetricRun.ACTIVE).update(
+        status=Status.FAILED, error=message[:5000], finished_at=timezone.now()
     )
+    if failed:
+        run_steps_drop(run_id=run_id)
+    return bool(failed)

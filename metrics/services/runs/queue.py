@@ -1,42 +1,24 @@
-"""Enqueueing the tasks of a run, always after the current transaction commits."""
+"""Which queue each step of a run goes to; every step is sent after the transaction commits."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from metrics.models import RunStep
+from metrics.services.runs.steps import step_add, steps_add_chunks
 
-from django.conf import settings
-from django.db import transaction
-
-if TYPE_CHECKING:
-    from metrics.services.runs.compute import Chunk
+# Planning and aggregation are cheap and need no accelerator.
+CPU = "cpu"
 
 
-def enqueue_plan(run_id: int) -> None:
-    from metrics.tasks import metric_run_plan_task
-
-    transaction.on_commit(lambda: metric_run_plan_task.apply_async((run_id,), queue="cpu"))
+def step_add_plan(run_id: int) -> RunStep:
+    return step_add(run_id=run_id, kind=RunStep.Kind.PLAN, queue=CPU)
 
 
-def enqueue_chunk(run_id: int, chunk: Chunk, *, queue: str) -> None:
-    from metrics.tasks import metric_run_chunk_task
+def step_add_aggregate(run_id: int) -> RunStep:
+    return step_add(run_id=run_id, kind=RunStep.Kind.AGGREGATE, queue=CPU)
 
-    transaction.on_commit(
-        lambda: metric_run_chunk_task.apply_async((run_id, chunk.kind, chunk.keys), queue=queue)
+
+def steps_add_for_chunks(run_id: int, chunks: list, *, queue: str) -> list[int]:
+    """One step per chunk (``chunk.kind`` on ``chunk.keys``) on ``queue``."""
+    return steps_add_chunks(
+        run_id=run_id, queue=queue, chunks=[(chunk.kind, chunk.keys) for chunk in chunks]
     )
-
-
-def enqueue_watchdog(run_id: int) -> None:
-    from metrics.tasks import metric_run_watchdog_task
-
-    if metric_run_watchdog_task.app.conf.task_always_eager:
-        return  # eager tasks ignore countdowns: a watchdog would call itself forever
-    countdown = max(1, settings.EVALSITE_RUN_STALE_SECONDS)
-    transaction.on_commit(
-        lambda: metric_run_watchdog_task.apply_async((run_id,), queue="cpu", countdown=countdown)
-    )
-
-
-def enqueue_aggregate(run_id: int) -> None:
-    from metrics.tasks import metric_run_aggregate_task
-
-    transaction.on_commit(lambda: metric_run_aggregate_task.apply_async((run_id,), queue="cpu"))

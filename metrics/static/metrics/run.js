@@ -9,6 +9,7 @@
   var text = document.getElementById("run-progress-text");
   var tag = document.getElementById("run-status");
   var duration = document.getElementById("run-duration");
+  var waiting = document.getElementById("run-waiting");
   var EVERY_MS = 1500;
   var failures = 0;
 
@@ -21,6 +22,10 @@
       tag.className = "tag tag-" + data.status;
     }
     if (duration && data.duration) duration.textContent = data.duration;
+    if (waiting) {
+      waiting.textContent = data.waiting || "";
+      waiting.hidden = !data.waiting;
+    }
   }
 
   function poll() {
