@@ -1,135 +1,22 @@
-"""Metric runs through a real Celery worker process (filesystem broker locally, Redis in CI).
+"""Metric runs through real Celery worker processes (filesystem broker locally, Redis in CI).
 
-The worker is a separate process on the same test database and broker: what a user
-gets from `make run` or the compose stack.
+The workers are separate processes on the same test database and broker, on Celery's
+default prefork pool: what a user gets from `make run` or the compose stack.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 from django.conf import settings
-from django.db import connection
 
-from evalsite.celery import app as celery_app
 from metrics.models import Feature, ImageSet, MetricRun
 from metrics.services.imports import image_set_import
 from metrics.services.runs import metric_run_create
 from tests.engine.clip_fixtures import make_test_images
 from tests.engine.inception_fixtures import write_image_set
+from tests.metrics.workers import INCEPTION, cli_json, wait_done, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
-INCEPTION = "pt_inception-2015-12-05-6726825d.pth"
-
-
-def database_url() -> str:
-    s = connection.settings_dict
-    if s["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{s['NAME']}"
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-class Worker:
-    """A `celery worker` process on the test database; killed or stopped at the end."""
-
-    def __init__(self, env: dict[str, str], log: Path):
-        self.env, self.log, self.proc = env, log, None
-
-    def start(self) -> Worker:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "evalsite", "worker", "-Q", "gpu,cpu",
-             "--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-             "--hostname", f"test{time.monotonic_ns()}@%h"],
-            cwd=ROOT, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        return self
-
-    def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@pytest.fixture
-def worker_env(weights_dir, tmp_path, settings) -> dict[str, str]:
-    settings.EVALSITE_INCEPTION_WEIGHTS = str(weights_dir / INCEPTION)
-    settings.EVALSITE_FEATURE_CHUNK_SIZE = 4
-    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        celery_app.control.purge()
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "EVALSITE_INCEPTION_WEIGHTS": str(weights_dir / INCEPTION),
-        "EVALSITE_WEIGHTS_DIR": str(weights_dir),
-        "EVALSITE_OFFLINE": "1",
-        "EVALSITE_FEATURE_CHUNK_SIZE": "4",
-        "EVALSITE_RUN_STALE_SECONDS": "1",
-        "CELERY_VISIBILITY_TIMEOUT": "5",
-        "EVALSITE_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "OMP_NUM_THREADS": "1",
-    }
-
-
-@pytest.fixture
-def workers(worker_env, tmp_path):
-    started: list[Worker] = []
-
-    def start() -> Worker:
-        w = Worker(worker_env, tmp_path / "worker.log").start()
-        started.append(w)
-        return w
-
-    yield start
-    for w in started:
-        w.stop()
-
-
-def wait_for(predicate, timeout: float, what: str, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    tail = log.read_text()[-3000:] if log and log.exists() else ""
-    raise AssertionError(f"timed out waiting for {what}\n{tail}")
-
-
-def wait_done(run: MetricRun, log: Path, timeout: float = 240) -> MetricRun:
-    def finished():
-        fresh = MetricRun.objects.get(pk=run.pk)
-        return fresh if fresh.status in ("done", "failed", "cancelled") else None
-
-    fresh = wait_for(finished, timeout, f"run {run.pk}", log)
-    assert fresh.status == "done", fresh.error
-    return fresh
-
-
-def cli_json(*args: str, env: dict[str, str]) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "metrics", *args, "--json", "--no-progress"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
 @pytest.fixture
@@ -214,28 +101,3 @@ def test_a_worker_computes_clip_score_and_ssim_equal_to_the_command_line(
     ssim_cli = cli_json("ssim", str(edited), str(src), env=worker_env)
     assert ssim_run.value == pytest.approx(ssim_cli["value"], rel=1e-9)
     assert ssim_run.interval_low == pytest.approx(ssim_cli["interval"][0], rel=1e-9)
-
-
-def test_a_killed_worker_s_run_finishes_on_a_new_worker_with_the_same_result(
-    fid_sets, workers, worker_env, weights_dir
-):
-    a, b = fid_sets
-    expected = cli_json("fid", str(a), str(b), "--force", "--inception-weights",
-                        str(weights_dir / INCEPTION), env=worker_env)  # fmt: skip
-    gen, ref = ImageSet.objects.get(name="gen"), ImageSet.objects.get(name="ref")
-    first = workers()
-    run = create(metric="fid", image_set=gen, reference_set=ref, params={"force": True})
-    wait_for(lambda: Feature.objects.count() >= 4, 120, "the first features", first.log)
-    first.kill()
-    killed_at = MetricRun.objects.get(pk=run.pk)
-    assert killed_at.status == "running" and Feature.objects.count() < 24
-
-    second = workers()
-    finished = wait_done(run, second.log)
-    assert finished.value == pytest.approx(expected["value"], rel=1e-6)
-    assert Feature.objects.count() == 24  # every image once: no duplicates
-    shas = set(gen.images.values_list("sha256", flat=True)) | set(
-        ref.images.values_list("sha256", flat=True)
-    )
-    assert set(Feature.objects.values_list("content_sha256", flat=True)) == shas
-    assert "resuming" in second.log.read_text() or settings.CELERY_BROKER_URL.startswith("redis")
