@@ -153,9 +153,3 @@ def metric_run_chunk_task(self, step_id: int) -> None:
 @shared_task(bind=True, acks_late=True, soft_time_limit=1800, time_limit=1900)
 def metric_run_aggregate_task(self, step_id: int) -> None:
     _run_step(self, step_id, lambda step: runs.metric_run_aggregate(run_id=step.run_id))
-
-
-@shared_task(acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)
-def metric_runs_sweep_task() -> None:
-    """The sweep, on demand (``celery call``); workers also run it on their own."""
-    runs.metric_runs_sweep()

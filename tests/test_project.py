@@ -73,6 +73,9 @@ def test_the_compose_file_parses_and_points_at_real_modules():
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia"
     assert services["migrate"]["command"][:3] == ["python", "manage.py", "migrate"]
+    # A crashed server or worker comes back by itself: nobody restarts it by hand.
+    for name in ("db", "redis", "web", "worker-cpu", "worker-gpu"):
+        assert services[name]["restart"] == "unless-stopped", name
 
 
 def test_every_environment_variable_read_by_settings_is_documented():
