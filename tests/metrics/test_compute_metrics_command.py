@@ -71,7 +71,9 @@ def test_no_wait_prints_the_run_id_and_page_and_leaves_it_queued(
     run = MetricRun.objects.get()
     assert out.strip() == f"run {run.pk} queued: /catalog/runs/{run.pk}/"
     assert run.status == "queued" and run.reference_set.name == "ref"
-    plan.assert_called_once_with((run.pk,), queue="cpu")
+    plan.assert_called_once()
+    assert plan.call_args.args == ((run.steps.get(kind="plan").pk,),)
+    assert plan.call_args.kwargs["queue"] == "cpu"
 
 
 def test_parameters_are_read_as_json_when_they_parse(sets):

@@ -94,7 +94,9 @@ def test_posting_a_run_by_set_names_queues_it_and_enqueues_its_plan(
     )  # fmt: skip
     assert body["params"] == {"resize": "legacy-tf", "subsets": 5, "subset_size": 2, "seed": 2020}
     assert body["url"] == f"/catalog/runs/{run.pk}/"
-    plan.assert_called_once_with((run.pk,), queue="cpu")
+    plan.assert_called_once()
+    assert plan.call_args.args == ((run.steps.get(kind="plan").pk,),)
+    assert plan.call_args.kwargs["queue"] == "cpu"
 
 
 def test_a_run_can_name_its_sets_by_id(api, sets):

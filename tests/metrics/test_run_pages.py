@@ -103,7 +103,9 @@ def test_starting_a_run_queues_it_and_enqueues_its_plan_after_commit(
         "queued", "kid", sets["ref"], admin_user,
     )  # fmt: skip
     assert run.params == {"resize": "legacy-tf", "subsets": 10, "subset_size": 2, "seed": 2020}
-    plan.assert_called_once_with((run.pk,), queue="cpu")
+    plan.assert_called_once()
+    assert plan.call_args.args == ((run.steps.get(kind="plan").pk,),)
+    assert plan.call_args.kwargs["queue"] == "cpu"
 
 
 def test_a_reference_chosen_for_a_single_set_metric_is_dropped(admin_client, sets):

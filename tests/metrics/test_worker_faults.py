@@ -160,21 +160,18 @@ def private_redis(tmp_path):
 def publishing_to(url: str):
     """This test process publishes to ``url`` (Celery opens its broker pool lazily)."""
     conf = celery_app.conf
-    saved = conf.broker_url, conf.broker_transport_options
-
-    def reset_pools():
-        if celery_app._pool is not None:
-            celery_app._pool.force_close_all()
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
-
-    reset_pools()
+    saved = (conf.broker_url, conf.broker_transport_options, celery_app._pool,
+             celery_app.amqp._producer_pool)  # fmt: skip
+    # Fresh pools for the private broker; the suite's own are put back untouched after.
+    celery_app._pool = celery_app.amqp._producer_pool = None
     conf.broker_url, conf.broker_transport_options = url, {"visibility_timeout": 3600}
     try:
         yield
     finally:
-        reset_pools()
-        conf.broker_url, conf.broker_transport_options = saved
+        if celery_app._pool is not None:
+            celery_app._pool.force_close_all()
+        conf.broker_url, conf.broker_transport_options = saved[0], saved[1]
+        celery_app._pool, celery_app.amqp._producer_pool = saved[2], saved[3]
 
 
 def test_workers_ride_out_a_redis_restart_and_the_run_finishes(
