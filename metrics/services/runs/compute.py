@@ -214,7 +214,9 @@ def metric_run_aggregate_if_complete(*, step_id: int) -> bool:
     run_id = RunStep.objects.filter(pk=step_id).values_list("run_id", flat=True).first()
     if run_id is None or not MetricRun.objects.filter(pk=run_id, status=Status.RUNNING).exists():
         return False
-    steps = RunStep.objects.filter(run_id=run_id)
+    # The plan step may not be marked done yet (it commits its chunks first): chunks only
+    # exist once their plan has committed all of them, so the chunks alone decide.
+    steps = RunStep.objects.filter(run_id=run_id).exclude(kind=RunStep.Kind.PLAN)
     if steps.exclude(state=RunStep.State.DONE).exists():
         return False
     if steps.filter(kind=RunStep.Kind.AGGREGATE).exists():

@@ -69,6 +69,8 @@ def metric_runs_sweep(
     """Send again every lost step of an active run (see the module docstring)."""
     now = now or timezone.now()
     report = SweepReport()
+    # Heartbeats of workers gone for a day (killed, never shut down) are history.
+    WorkerBeat.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()
     _give_orphans_a_plan(report)
     _give_finished_runs_an_aggregation(report)
     grace = timedelta(seconds=settings.EVALSITE_SEND_GRACE_SECONDS)
