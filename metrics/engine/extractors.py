@@ -145,7 +145,9 @@ class InceptionExtractor:
             if pre.device is None:
                 x = torch.stack([resize_image(a, self.resize) for a in chunk])
             else:
-                x = to_device(assemble([np.ascontiguousarray(a) for a in chunk]), self.device, pre.device)
+                x = to_device(
+                    assemble([np.ascontiguousarray(a) for a in chunk]), self.device, pre.device
+                )
             parts.append(self.forward(x))
         return _concat(parts, self.outputs)
 

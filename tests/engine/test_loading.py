@@ -68,7 +68,9 @@ def test_a_broken_image_is_reported_by_name_from_any_thread(tmp_path, mixed_set,
 
 
 def _decode_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(("evalsite-decode", "evalsite-batch"))]
+    return [
+        t for t in threading.enumerate() if t.name.startswith(("evalsite-decode", "evalsite-batch"))
+    ]
 
 
 def test_an_abandoned_or_failed_iteration_leaves_no_thread_behind(tmp_path, mixed_set):
@@ -93,7 +95,7 @@ def test_bad_sizes_are_refused():
 def test_assemble_stacks_into_pinned_memory_only_when_asked():
     items = [np.zeros((2, 2, 3), np.uint8), np.ones((2, 2, 3), np.uint8)]
     batch = assemble(items)
-    (tensor, positions), = batch.groups
+    ((tensor, positions),) = batch.groups
     assert positions == [0, 1] and tensor.shape == (2, 2, 2, 3) and not tensor.is_pinned()
 
 
