@@ -232,7 +232,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 EVALSITE_FEATURE_CHUNK_SIZE = env_int("EVALSITE_FEATURE_CHUNK_SIZE", 256)
 EVALSITE_BATCH_SIZE = env_int("EVALSITE_BATCH_SIZE", 32)
-EVALSITE_DECODE_WORKERS = env_int("EVALSITE_DECODE_WORKERS", 0)
+# Decoding threads per feature task (threads: they work inside a prefork child).
+EVALSITE_DECODE_WORKERS = env_int("EVALSITE_DECODE_WORKERS", min(4, os.cpu_count() or 1))
 EVALSITE_RUN_STALE_SECONDS = env_int("EVALSITE_RUN_STALE_SECONDS", 300)
 
 # --- security (production) -------------------------------------------------------------
