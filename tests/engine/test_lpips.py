@@ -215,7 +215,10 @@ def test_many_pairs_per_forward_pass_give_each_pairs_own_distance(alex):
     rng = np.random.default_rng(7)
     sizes = [(40, 40), (40, 40), (40, 40), (48, 36), (48, 36), (40, 40)]
     pairs = [
-        (rng.integers(0, 256, (h, w, 3), dtype=np.uint8), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        (
+            rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+            rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+        )
         for h, w in sizes
     ]
     one_by_one = [alex.distance(a, b) for a, b in pairs]

@@ -32,7 +32,9 @@ def test_workers_load_models_on_the_device_the_engine_picks(offline_weights, mon
 
 def _pairs(n, size=(40, 40), seed=0):
     rng = np.random.default_rng(seed)
-    return [tuple(rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(2)) for _ in range(n)]
+    return [
+        tuple(rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(2)) for _ in range(n)
+    ]
 
 
 def test_lpips_in_runs_takes_many_pairs_per_forward_pass(monkeypatch, settings, tmp_path):
