@@ -40,6 +40,9 @@ def _cuda(index: int) -> torch.device:
             f"GPU {index} asked for, but {count} GPU(s) are visible (indices 0..{count - 1}, "
             "counted after CUDA_VISIBLE_DEVICES)"
         )
+    # The chosen GPU becomes this process's current device: pinned host memory, streams and
+    # code that says just "cuda" then use it, instead of opening a context on GPU 0.
+    torch.cuda.set_device(index)
     return torch.device("cuda", index)
 
 
@@ -64,7 +67,10 @@ def _env_choice() -> torch.device | None:
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
-    """The device for ``name``: ``auto`` (or None), ``cpu``, ``cuda``, ``cuda:N``; DeviceError if unusable."""
+    """The device for ``name``: ``auto`` (or None), ``cpu``, ``cuda``, ``cuda:N``; DeviceError if unusable.
+
+    A GPU it returns is made the process's current CUDA device.
+    """
     if isinstance(name, torch.device):
         return _cuda(name.index or 0) if name.type == "cuda" else name
     text = (name or "auto").strip().lower()

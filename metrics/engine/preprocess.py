@@ -154,6 +154,62 @@ def clip_preprocess(device: torch.device, processor: Any) -> Preprocess:
 # ----------------------------------------------------------------------------- the loop
 
 
+class _Collector:
+    """Copies each batch's outputs back to the host; on CUDA without stalling the device.
+
+    A blocking ``.cpu()`` waits for everything queued on the stream, the next batch
+    included. So on CUDA the copy runs on a side stream after an event recorded
+    right behind the batch's own kernels, and is waited for one batch later: the
+    host prepares and queues batch i+1 while the GPU still computes batch i.
+    """
+
+    def __init__(self, device: torch.device, outputs: dict[str, int], progress) -> None:
+        self.outputs, self.progress = outputs, progress
+        self.parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        self.pending: tuple[dict[str, torch.Tensor], Any, int] | None = None
+
+    def push(self, result: dict[str, torch.Tensor], n: int) -> None:
+        if self.stream is None:
+            self.pending = ({k: result[k].float().cpu() for k in self.outputs}, None, n)
+            self.flush()
+            return
+        ready = torch.cuda.Event()
+        ready.record(torch.cuda.current_stream(self.stream.device))
+        host = {}
+        with torch.cuda.stream(self.stream):
+            self.stream.wait_event(ready)
+            for name in self.outputs:
+                value = result[name]
+                value.record_stream(self.stream)  # not reused before the copy is done
+                host[name] = value.float().to("cpu", non_blocking=True)
+        done = torch.cuda.Event()
+        done.record(self.stream)
+        self.flush()
+        self.pending = (host, done, n)
+
+    def flush(self) -> None:
+        if self.pending is None:
+            return
+        host, done, n = self.pending
+        self.pending = None
+        if done is not None:
+            done.synchronize()
+        for name in self.outputs:
+            self.parts[name].append(host[name].numpy())
+        if self.progress is not None:
+            self.progress(n)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        self.flush()
+        return {
+            name: np.concatenate(self.parts[name])
+            if self.parts[name]
+            else np.zeros((0, dim), np.float32)
+            for name, dim in self.outputs.items()
+        }
+
+
 def extract(
     paths: Sequence[Path],
     pre: Preprocess,
@@ -167,22 +223,13 @@ def extract(
 ) -> dict[str, np.ndarray]:
     """Run ``forward`` over ``paths`` through the pipeline: float32 arrays ``[len(paths), dim]``, in order.
 
-    Decoding threads stay ``prefetch`` batches ahead; a batch's outputs are copied
-    back while the device already computes the next one (one batch behind), so a
-    GPU never waits for the host to collect a result.
+    Decoding threads stay a few batches ahead; on a GPU the outputs come back
+    while the device computes the next batch (:class:`_Collector`).
     """
     from metrics.engine.loading import iter_host_batches, to_device
 
     device = torch.device(device)
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
-    pending: tuple[dict[str, torch.Tensor], int] | None = None
-
-    def collect(result: dict[str, torch.Tensor], n: int) -> None:
-        for name in outputs:
-            parts[name].append(result[name].float().cpu().numpy())
-        if progress is not None:
-            progress(n)
-
+    collector = _Collector(device, outputs, progress)
     batches = iter_host_batches(
         paths,
         pre.host,
@@ -191,13 +238,5 @@ def extract(
         pin_memory=device.type == "cuda",
     )
     for batch in batches:
-        result = forward(to_device(batch, device, pre.device))
-        if pending is not None:
-            collect(*pending)
-        pending = (result, len(batch))
-    if pending is not None:
-        collect(*pending)
-    return {
-        name: np.concatenate(parts[name]) if parts[name] else np.zeros((0, dim), np.float32)
-        for name, dim in outputs.items()
-    }
+        collector.push(forward(to_device(batch, device, pre.device)), len(batch))
+    return collector.arrays()

@@ -16,6 +16,10 @@ def gpus(monkeypatch):
     def set_count(n: int) -> None:
         monkeypatch.setattr(dev.torch.cuda, "is_available", lambda: n > 0)
         monkeypatch.setattr(dev.torch.cuda, "device_count", lambda: n)
+        monkeypatch.setattr(dev.torch.cuda, "set_device", current.append)
+
+    current: list[int] = []
+    set_count.current = current
 
     monkeypatch.delenv(dev.ENV, raising=False)
     return set_count
@@ -34,6 +38,7 @@ def test_evalsite_cuda_device_picks_the_gpu_of_this_worker(gpus, monkeypatch):
     for value, index in [("2", 2), ("cuda:3", 3), (" 1 ", 1)]:
         monkeypatch.setenv(dev.ENV, value)
         assert resolve_device("auto") == torch.device("cuda", index)
+        assert gpus.current[-1] == index  # made current: no stray context on GPU 0
         assert resolve_device("cuda") == torch.device("cuda", index)  # a bare cuda means ours
     monkeypatch.setenv(dev.ENV, "cpu")
     assert resolve_device("auto") == torch.device("cpu")
