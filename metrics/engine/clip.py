@@ -5,7 +5,9 @@ backend: resize the short side with bicubic, centre crop, OpenAI mean/std, the s
 numerics as transformers 4's "slow" processor that torchmetrics' ``CLIPScore`` uses)
 and ``CLIPTokenizer`` (byte-level BPE, at most 77 tokens: longer prompts are
 truncated, keeping the end-of-text token the text tower pools at, with a warning
-that says how many were cut). Embeddings are the projected ones
+that says how many were cut). Image files go through the feature pipeline
+(:mod:`metrics.engine.preprocess`): on a GPU the processor's steps run there, batched,
+equal to the processor bit for bit. Embeddings are the projected ones
 (``get_image_features`` / ``get_text_features``), returned raw in float32; the
 metrics L2-normalise them.
 
