@@ -247,7 +247,8 @@ EVALSITE_PUBLISH_RETRY_POLICY = {
 
 EVALSITE_FEATURE_CHUNK_SIZE = env_int("EVALSITE_FEATURE_CHUNK_SIZE", 256)
 EVALSITE_BATCH_SIZE = env_int("EVALSITE_BATCH_SIZE", 32)
-EVALSITE_DECODE_WORKERS = env_int("EVALSITE_DECODE_WORKERS", 0)
+# Decoding threads per feature task (threads: they work inside a prefork child).
+EVALSITE_DECODE_WORKERS = env_int("EVALSITE_DECODE_WORKERS", min(4, os.cpu_count() or 1))
 # Liveness (metrics/services/runs/sweep.py): a claimed step's lease, renewed by its
 # process every third of it; how often workers sweep; how long a queued message may
 # be missing from an empty queue before it counts as lost; when a worker whose main

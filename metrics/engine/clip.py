@@ -5,7 +5,9 @@ backend: resize the short side with bicubic, centre crop, OpenAI mean/std, the s
 numerics as transformers 4's "slow" processor that torchmetrics' ``CLIPScore`` uses)
 and ``CLIPTokenizer`` (byte-level BPE, at most 77 tokens: longer prompts are
 truncated, keeping the end-of-text token the text tower pools at, with a warning
-that says how many were cut). Embeddings are the projected ones
+that says how many were cut). Image files go through the feature pipeline
+(:mod:`metrics.engine.preprocess`): on a GPU the processor's steps run there, batched,
+equal to the processor bit for bit. Embeddings are the projected ones
 (``get_image_features`` / ``get_text_features``), returned raw in float32; the
 metrics L2-normalise them.
 
@@ -30,14 +32,13 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from metrics.engine.images import decode_rgb
 from metrics.engine.weights import WeightsMissingError, file_sha256, offline
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-large-patch14"
@@ -204,19 +205,13 @@ def _image_processor_class():
         return CLIPImageProcessor
 
 
-def _device(device: Any):
-    import torch
-
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def load_clip(
     name: str = DEFAULT_CLIP_MODEL, *, device: Any = "auto", download: bool | None = None
 ) -> ClipBundle:
     """Load (once per name and device) the CLIP model ``name``: a hub id or a local directory."""
-    dev = _device(device)
+    from metrics.engine.device import resolve_device
+
+    dev = resolve_device(device)
     key = (str(name), str(dev))
     with _CACHE_LOCK:
         bundle = _CACHE.get(key)
@@ -264,7 +259,7 @@ def _load_from_dir(name: str, directory: Path, dev) -> ClipBundle:
 
 
 def clear_cache() -> None:
-    """Forget every loaded model (tests; freeing GPU memory)."""
+    """Forget every loaded model (tests; freeing GPU memory: then call ``device.free_memory()``)."""
     with _CACHE_LOCK:
         _CACHE.clear()
 
@@ -307,31 +302,42 @@ def embed_images(bundle: ClipBundle, images: Sequence[Any], *, batch_size: int =
     return out
 
 
+def _image_forward(bundle: ClipBundle, pixels: Any) -> dict[str, Any]:
+    import torch
+
+    with bundle.lock, torch.inference_mode():
+        emb = _features(bundle.model.get_image_features(pixel_values=pixels), "image")
+    return {"embedding": emb}
+
+
 def clip_image_embeddings(
     bundle: ClipBundle,
     paths: Sequence[str | Path],
     *,
     batch_size: int = 32,
-    workers: int = 0,
+    workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
-    """Raw float32 image embeddings ``[n, dim]`` of image files, decoded by :func:`decode_rgb`."""
-    paths = [Path(p) for p in paths]
-    out = np.empty((len(paths), bundle.embedding_dim), dtype=np.float32)
-    # Decoding in threads overlaps it with the network (PIL releases the GIL while decoding).
-    pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
-    try:
-        row = 0
-        for batch in _batches(paths, batch_size):
-            imgs = list(pool.map(decode_rgb, batch)) if pool else [decode_rgb(p) for p in batch]
-            out[row : row + len(batch)] = embed_images(bundle, imgs, batch_size=len(batch))
-            row += len(batch)
-            if progress is not None:
-                progress(len(batch))
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    return out
+    """Raw float32 image embeddings ``[n, dim]`` of image files, decoded by :func:`metrics.engine.images.decode_rgb`.
+
+    Through the feature pipeline: ``workers`` decoding threads (None: the default),
+    the processor's resize / crop / normalisation on the GPU when the model is on one
+    (:class:`metrics.engine.preprocess.ClipPixels`, equal to the processor), else the
+    processor itself in the decoding threads.
+    """
+    from metrics.engine.preprocess import clip_preprocess, extract
+
+    out = extract(
+        [Path(p) for p in paths],
+        clip_preprocess(bundle.device, bundle.image_processor),
+        partial(_image_forward, bundle),
+        device=bundle.device,
+        outputs={"embedding": bundle.embedding_dim},
+        batch_size=batch_size,
+        workers=workers,
+        progress=progress,
+    )
+    return out["embedding"]
 
 
 def count_truncated(bundle: ClipBundle, texts: Sequence[str]) -> int:
@@ -397,7 +403,7 @@ class ClipImageExtractor:
         paths: Sequence[Path],
         *,
         batch_size: int = 32,
-        workers: int = 0,
+        workers: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, np.ndarray]:
         """``{"embedding": float32 [len(paths), dim]}``, raw (not normalised) CLIP image embeddings."""

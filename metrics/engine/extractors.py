@@ -29,11 +29,12 @@ class FeatureExtractor(Protocol):
         paths: Sequence[Path],
         *,
         batch_size: int = 32,
-        workers: int = 0,
+        workers: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, np.ndarray]:
         """Features of ``paths`` in order: output name -> float32 array ``[len(paths), dim]``.
 
+        ``workers``: decoding threads (None: :func:`metrics.engine.loading.default_workers`).
         ``progress`` is called with the number of images finished since its last call.
         """
         ...
@@ -65,6 +66,7 @@ class InceptionExtractor:
         fast: bool = True,
         download: bool | None = None,
     ):
+        from metrics.engine.device import resolve_device
         from metrics.engine.inception import load_fid_inception
         from metrics.engine.inception_folded import fold
         from metrics.engine.resize import preprocessing_id
@@ -72,7 +74,7 @@ class InceptionExtractor:
 
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         if precision == "fp16" and self.device.type != "cuda":
             raise ValueError("fp16 runs on a GPU only; on a CPU use --precision bf16")
         self.resize = resize
@@ -104,6 +106,11 @@ class InceptionExtractor:
 
     def forward(self, x: torch.Tensor) -> dict[str, np.ndarray]:
         """Features of resized float pixels ``[N, 3, 299, 299]`` in 0..255 (float32 arrays)."""
+        out = self.forward_device(x)
+        return {name: value.float().cpu().numpy() for name, value in out.items()}
+
+    def forward_device(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """:meth:`forward` with the features left on the device (the pipeline copies them back later)."""
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             if self.precision == "fp32":
@@ -115,10 +122,7 @@ class InceptionExtractor:
                 # IS is sensitive to the logits' scale: the last product runs in float32.
                 pool3 = pool3.float()
                 logits = pool3 @ self._fc_weight_t()
-        return {
-            "pool3": pool3.float().cpu().numpy(),
-            "logits_unbiased": logits.float().cpu().numpy(),
-        }
+        return {"pool3": pool3, "logits_unbiased": logits}
 
     def _fc_weight_t(self) -> torch.Tensor:
         model = self.model
@@ -130,12 +134,21 @@ class InceptionExtractor:
         self, images: Sequence[np.ndarray], *, batch_size: int = 32
     ) -> dict[str, np.ndarray]:
         """Features of decoded ``(H, W, 3)`` uint8 images (any sizes), in order."""
+        from metrics.engine.loading import assemble, to_device
+        from metrics.engine.preprocess import inception_preprocess
         from metrics.engine.resize import resize_image
 
+        pre = inception_preprocess(self.device, self.resize)
         parts: list[dict[str, np.ndarray]] = []
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
-            parts.append(self.forward(torch.stack([resize_image(a, self.resize) for a in chunk])))
+            if pre.device is None:
+                x = torch.stack([resize_image(a, self.resize) for a in chunk])
+            else:
+                x = to_device(
+                    assemble([np.ascontiguousarray(a) for a in chunk]), self.device, pre.device
+                )
+            parts.append(self.forward(x))
         return _concat(parts, self.outputs)
 
     def extract_paths(
@@ -146,24 +159,19 @@ class InceptionExtractor:
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Features of image files, decoded and resized in ``workers`` processes, in order."""
-        from metrics.engine.loading import default_workers, inception_transform, iter_batches
+        """Features of image files through the pipeline (``workers`` decoding threads), in order."""
+        from metrics.engine.preprocess import extract, inception_preprocess
 
-        if workers is None:
-            workers = default_workers(self.device.type)
-        parts: list[dict[str, np.ndarray]] = []
-        batches = iter_batches(
+        return extract(
             paths,
-            inception_transform(self.resize),
+            inception_preprocess(self.device, self.resize),
+            self.forward_device,
+            device=self.device,
+            outputs=self.outputs,
             batch_size=batch_size,
             workers=workers,
-            pin_memory=self.device.type == "cuda",
+            progress=progress,
         )
-        for batch in batches:
-            parts.append(self.forward(batch))
-            if progress is not None:
-                progress(len(batch))
-        return _concat(parts, self.outputs)
 
 
 def _concat(parts: list[dict[str, np.ndarray]], outputs: dict[str, int]) -> dict[str, np.ndarray]:

@@ -316,6 +316,43 @@ def lpips_distance(model: LPIPS, img_a: np.ndarray, img_b: np.ndarray) -> float:
     return model.distance(img_a, img_b)
 
 
+def _stack_distances(model: LPIPS, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # uint8 stacks cross to the device as they are (to_input converts there).
+    return model(model.to_input(a), model.to_input(b)).cpu().numpy()
+
+
+def lpips_distances(
+    model: LPIPS,
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """LPIPS of each ``(a, b)`` pair of HxWx3 uint8 images, in order, many pairs per forward pass.
+
+    Consecutive pairs of one size share a forward pass (up to ``batch_size`` pairs);
+    a pair whose two images differ in size is a PixelInputError.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    out = np.empty(len(pairs), dtype=np.float64)
+    start = 0
+    while start < len(pairs):
+        shape = pairs[start][0].shape
+        stop = start
+        while stop < len(pairs) and stop - start < batch_size and pairs[stop][0].shape == shape:
+            if pairs[stop][1].shape != shape:
+                raise PixelInputError(
+                    f"pair {stop}: LPIPS compares images of the same size; got "
+                    f"{shape[1]}x{shape[0]} and {pairs[stop][1].shape[1]}x{pairs[stop][1].shape[0]}"
+                )
+            stop += 1
+        a = np.stack([p[0] for p in pairs[start:stop]])
+        b = np.stack([p[1] for p in pairs[start:stop]])
+        out[start:stop] = _stack_distances(model, a, b)
+        start = stop
+    return out
+
+
 def _params(model: LPIPS, **more: Any) -> dict[str, Any]:
     return {
         "net": model.net_name,
@@ -345,10 +382,10 @@ def lpips_pairs(
     batch: list[tuple[ImagePair, np.ndarray, np.ndarray]] = []
 
     def flush() -> None:
-        a = model.to_input(np.stack([x[1] for x in batch]))
-        b = model.to_input(np.stack([x[2] for x in batch]))
         try:
-            d = model(a, b).cpu().numpy()
+            d = _stack_distances(
+                model, np.stack([x[1] for x in batch]), np.stack([x[2] for x in batch])
+            )
         except PixelInputError as exc:
             raise PixelInputError(f"pair {batch[0][0].key}: {exc}") from None
         for (pair, _, _), v in zip(batch, d, strict=True):

@@ -14,7 +14,10 @@
 
 Both take 8-bit RGB pixels and return float32 pixels still in the 0..255 range;
 the network applies ``(x - 128) / 128`` itself. Images of any size work, one at
-a time, so a set of mixed sizes needs no padding or cropping.
+a time, so a set of mixed sizes needs no padding or cropping. The per-image
+numpy/PIL functions are the reference (and the CPU path); :func:`resize_batch`
+does the same arithmetic batched in torch on any device (the GPU path), equal
+bit for bit (tests/engine/test_resize.py).
 """
 
 from __future__ import annotations
@@ -65,8 +68,9 @@ def resize_tf1_bilinear(
     if (in_h, in_w) == (out_h, out_w):
         # src = i * 1.0 and lerp 0 everywhere: TF1's result is the input itself.
         return x.clone()
-    y_lo, y_hi, dy = _tf1_source_grid(in_h, out_h)
-    x_lo, x_hi, dx = _tf1_source_grid(in_w, out_w)
+    # The grid is computed on the CPU (the same float32 values everywhere), then moved.
+    y_lo, y_hi, dy = (t.to(x.device) for t in _tf1_source_grid(in_h, out_h))
+    x_lo, x_hi, dx = (t.to(x.device) for t in _tf1_source_grid(in_w, out_w))
     dx = dx.to(x.dtype)
     dy = dy.to(x.dtype).unsqueeze(-1)
     rows_lo = x.index_select(-2, y_lo)
@@ -145,14 +149,28 @@ def resize_image(
     return torch.from_numpy(resize_tf1_bilinear_hwc(img, size))
 
 
+def resize_clean_batch(x: torch.Tensor, size: int = INCEPTION_SIZE) -> torch.Tensor:
+    """clean-fid's resize of a batch ``[N, 3, H, W]`` (uint8 or float) on its own device, float32 out.
+
+    Pillow's mode-F bicubic re-done in torch (:mod:`metrics.engine.pil_resample`):
+    equal to :func:`resize_clean` bit for bit, and batched, so it runs on a GPU.
+    """
+    from metrics.engine.pil_resample import resample
+
+    out = resample(x.to(torch.float32), (size, size), filter_name="bicubic")
+    return out.clamp_(0.0, 255.0)
+
+
 def resize_batch(
     x: torch.Tensor, mode: str = LEGACY_TF, size: int = INCEPTION_SIZE
 ) -> torch.Tensor:
-    """Resize a uint8 batch ``[N, 3, H, W]`` (one size) to float32 ``[N, 3, size, size]`` in 0..255."""
+    """Resize a uint8 batch ``[N, 3, H, W]`` (one size, any device) to float32 ``[N, 3, size, size]``.
+
+    Equal to :func:`resize_image` image by image; the batched form the GPU pipeline uses.
+    """
     check_mode(mode)
     if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(f"expected a uint8 [N, 3, H, W] tensor, got {x.dtype} {tuple(x.shape)}")
     if mode == LEGACY_TF:
         return resize_tf1_bilinear(x.to(torch.float32), (size, size))
-    arrays = x.permute(0, 2, 3, 1).numpy()
-    return torch.stack([torch.from_numpy(resize_clean(a, size)) for a in arrays])
+    return resize_clean_batch(x, size)

@@ -1,8 +1,9 @@
 """Feature extractors as a worker sees them: cache keys computed cheaply, models loaded once.
 
 A worker process keeps each model it loaded (one Inception per resize mode, one CLIP
-per checkpoint, one LPIPS per backbone) for the next task; ``device`` is CUDA when
-the worker has a GPU, else the CPU.
+per checkpoint, one LPIPS per backbone) for the next task, on the device
+:func:`metrics.engine.device.resolve_device` picks (``EVALSITE_CUDA_DEVICE``, honouring
+``CUDA_VISIBLE_DEVICES``; the first visible GPU, else the CPU).
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ def _setting(name: str) -> str | None:
 
 
 def device_auto() -> str:
-    import torch
+    """This worker's device as a string (``cuda:N`` or ``cpu``), from the engine's one rule."""
+    from metrics.engine.device import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(resolve_device("auto"))
 
 
 def _clip_name(params: dict) -> str:
@@ -109,7 +111,8 @@ def clip_extractor(params: dict):
     from metrics.engine.clip import ClipImageExtractor
 
     name = _clip_name(params)
-    return _cached(("clip", name), lambda: ClipImageExtractor(name, device=device_auto()))
+    device = device_auto()
+    return _cached(("clip", name, device), lambda: ClipImageExtractor(name, device=device))
 
 
 def clip_texts(params: dict, texts: list[str]):
@@ -136,6 +139,12 @@ def lpips_model(net: str):
 
 
 def forget_models() -> None:
-    """Drop every loaded model (tests, freeing GPU memory)."""
+    """Drop every loaded model, the engine's CLIP cache included, and give their memory back."""
+    from metrics.engine.clip import clear_cache
+    from metrics.engine.device import free_memory
+
     with _LOCK:
         _MODELS.clear()
+    clear_cache()
+    # Without these the GPU memory stays with torch's caching allocator (and cycles keep models).
+    free_memory()

@@ -51,6 +51,8 @@ class Recipe:
     aggregate: Callable[[RunInputs], MetricResult] | None = None
     # Pair metrics: a value per (edited, source) uint8 image pair, then a mean result.
     pair_value: Callable[[np.ndarray, np.ndarray, dict], float] | None = None
+    # Pair metrics on a network (LPIPS): many pairs per forward pass; see recipe_pair_values.
+    pair_batch: Callable[[list[tuple[np.ndarray, np.ndarray]], dict], list[float]] | None = None
     pair_result: Callable[[dict[str, float], dict], MetricResult] | None = None
     queue: str = "gpu"  # where its chunks run
 
@@ -223,6 +225,27 @@ def _lpips_value(a: np.ndarray, b: np.ndarray, params: dict) -> float:
     return lpips_distance(lpips_model(params["net"]), a, b)
 
 
+def _lpips_batch(pairs: list[tuple[np.ndarray, np.ndarray]], params: dict) -> list[float]:
+    from django.conf import settings
+
+    from metrics.engine.lpips import lpips_distances
+    from metrics.services.extractors import lpips_model
+
+    model = lpips_model(params["net"])
+    return lpips_distances(model, pairs, batch_size=settings.EVALSITE_BATCH_SIZE).tolist()
+
+
+def recipe_pair_values(
+    recipe: Recipe, pairs: list[tuple[np.ndarray, np.ndarray]], params: dict
+) -> list[float]:
+    """One value per ``(image, source)`` uint8 pair, in order: batched when the metric has a network."""
+    if recipe.pair_batch is not None:
+        return [float(v) for v in recipe.pair_batch(pairs, params)]
+    if recipe.pair_value is None:
+        raise ValueError(f"{recipe.name} is not a pair metric")
+    return [float(recipe.pair_value(a, b, params)) for a, b in pairs]
+
+
 def _mean_result(metric: str, higher_is_better: bool):
     def result(per_item: dict[str, float], params: dict) -> MetricResult:
         from metrics.engine.pairs import mean_result
@@ -285,7 +308,7 @@ RECIPES: dict[str, Recipe] = {
                pair_result=_psnr_result, queue="cpu"),
         Recipe("lpips", "LPIPS", "pairs", None, higher_is_better=False,
                defaults={"net": "alex", "seed": 0}, pair_value=_lpips_value,
-               pair_result=_mean_result("lpips", False)),
+               pair_batch=_lpips_batch, pair_result=_mean_result("lpips", False)),
     ]
 }  # fmt: skip
 

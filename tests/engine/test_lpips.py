@@ -207,3 +207,29 @@ def test_diversity_refuses_mixed_sizes_unless_asked_to_resize(alex, tmp_path):
         lpips_diversity(paths, alex)
     result = lpips_diversity(paths, alex, size=40)
     assert result.provenance["resize"] == "40x40 PIL bicubic" and result.extra["pairs"] == 6
+
+
+def test_many_pairs_per_forward_pass_give_each_pairs_own_distance(alex):
+    from metrics.engine.lpips import lpips_distances
+
+    rng = np.random.default_rng(7)
+    sizes = [(40, 40), (40, 40), (40, 40), (48, 36), (48, 36), (40, 40)]
+    pairs = [
+        (
+            rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+            rng.integers(0, 256, (h, w, 3), dtype=np.uint8),
+        )
+        for h, w in sizes
+    ]
+    one_by_one = [alex.distance(a, b) for a, b in pairs]
+    calls = []
+    forward = alex.forward
+    alex.forward = lambda a, b: calls.append(len(a)) or forward(a, b)
+    try:
+        batched = lpips_distances(alex, pairs, batch_size=2)
+    finally:
+        del alex.forward
+    np.testing.assert_allclose(batched, one_by_one, rtol=1e-5)
+    assert calls == [2, 1, 2, 1]  # same-size runs, at most batch_size pairs per pass
+    with pytest.raises(PixelInputError, match="same size"):
+        lpips_distances(alex, [(pairs[0][0], pairs[3][1])])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,16 +29,18 @@ def common_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--device",
-        choices=("auto", "cpu", "cuda"),
         default="auto",
-        help="where the networks run (auto: cuda when available)",
+        metavar="auto|cpu|cuda|cuda:N",
+        help="where the networks run (auto: $EVALSITE_CUDA_DEVICE, else the first visible GPU, "
+        "else the CPU)",
     )
     g.add_argument(
         "--workers",
         type=_non_negative_int,
         default=None,
         metavar="N",
-        help="image decoding processes (0: decode in the main process; default: automatic)",
+        help="image decoding threads (0: decode in the main thread; default: one per core, "
+        "at most 4)",
     )
     g.add_argument("--seed", type=int, default=None, help="seed for subset sampling / shuffles")
     g.add_argument(
@@ -91,10 +92,10 @@ def list_images(directory: str | Path) -> list[Path]:
 
 
 def workers_of(args: argparse.Namespace) -> int:
-    """Decoding threads: ``--workers`` if given, else up to 4 (one per core)."""
-    if args.workers is not None:
-        return args.workers
-    return min(4, os.cpu_count() or 1)
+    """Decoding threads: ``--workers`` if given, else the pipeline's default (one per core, up to 4)."""
+    from metrics.engine.loading import default_workers
+
+    return args.workers if args.workers is not None else default_workers()
 
 
 def seed_of(args: argparse.Namespace) -> int:
@@ -177,17 +178,17 @@ def emit(result: MetricResult, args: argparse.Namespace, *, stream: TextIO | Non
 
 
 def pick_device(name: str | None = "auto"):
-    """``auto`` -> cuda when available else cpu; ``cuda`` without a GPU is a UsageError."""
-    import torch
+    """``--device`` through the engine's one rule (:func:`metrics.engine.device.resolve_device`).
 
-    name = name or "auto"
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
-    if name not in ("cpu", "cuda"):
-        raise UsageError(f"unknown device {name!r}; use auto, cpu or cuda")
-    return torch.device(name)
+    ``auto`` honours ``EVALSITE_CUDA_DEVICE`` and ``CUDA_VISIBLE_DEVICES``; a device
+    that cannot be used is a UsageError.
+    """
+    from metrics.engine.device import DeviceError, resolve_device
+
+    try:
+        return resolve_device(name)
+    except DeviceError as exc:
+        raise UsageError(str(exc)) from None
 
 
 Command = Callable[[argparse.Namespace], "MetricResult | int"]
