@@ -162,6 +162,16 @@ MEDIA_ROOT = Path(env_str("EVALSITE_MEDIA_ROOT", str(VAR_DIR / "media")))
 EVALSITE_MAX_IMAGE_PIXELS = env_int("EVALSITE_MAX_IMAGE_PIXELS", 64_000_000)
 EVALSITE_MAX_IMAGE_BYTES = env_int("EVALSITE_MAX_IMAGE_BYTES", 50 * 1024 * 1024)
 EVALSITE_MAX_UPLOAD_BYTES = env_int("EVALSITE_MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024)
+# --- imports (issue 10) ---
+# One import: at most this many files and bytes (unpacked), refused before any is read.
+# 100,000 files of up to 50 MB: an FID set of 50,000 images with room to spare.
+EVALSITE_MAX_IMPORT_FILES = env_int("EVALSITE_MAX_IMPORT_FILES", 100_000)
+EVALSITE_MAX_IMPORT_BYTES = env_int("EVALSITE_MAX_IMPORT_BYTES", 64 * 1024**3)
+# Memory one image may take to decode (width x height x channels x bytes per sample,
+# with the conversion to 8-bit RGB): 16-bit and huge images are refused before decoding.
+EVALSITE_MAX_DECODE_BYTES = env_int("EVALSITE_MAX_DECODE_BYTES", 512 * 1024**2)
+# Stored files nothing references are deleted by `collect_blobs` once this old (seconds).
+EVALSITE_BLOB_GRACE_SECONDS = env_int("EVALSITE_BLOB_GRACE_SECONDS", 24 * 3600)
 EVALSITE_WEIGHTS_DIR = env_str("EVALSITE_WEIGHTS_DIR")
 # Explicit weights files (e.g. a torch-fidelity copy); used as given, their sha256 recorded.
 EVALSITE_INCEPTION_WEIGHTS = env_str("EVALSITE_INCEPTION_WEIGHTS")
@@ -227,6 +237,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic tasks; the schedule may already hold other blocks' entries.
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+# Blob collector (issue 10): unreferenced files older than EVALSITE_BLOB_GRACE_SECONDS.
+CELERY_BEAT_SCHEDULE["collect-blobs"] = {
+    "task": "metrics.tasks.collect_blobs_task",
+    "schedule": 3600.0,
+    "options": {"queue": "cpu"},
+}
 
 # --- metric runs -----------------------------------------------------------------------
 
