@@ -113,3 +113,48 @@ def _resume_stale_runs(**kwargs) -> None:
         return
     if resumed:
         log.info("resumed %d stale metric runs: %s", len(resumed), resumed)
+
+
+# --- imports and the blob collector (cpu queue) -----------------------------------------------
+
+
+@shared_task(
+    bind=True, acks_late=True, queue="cpu", soft_time_limit=4 * 3600, time_limit=4 * 3600 + 300
+)
+def import_job_run_task(self, job_id: int) -> None:
+    from metrics.services.import_jobs import import_job_run
+
+    try:
+        import_job_run(job_id=job_id)
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away before the job could be claimed or recorded: transient.
+        raise self.retry(
+            exc=exc, countdown=min(60, 2**self.request.retries), max_retries=MAX_RETRIES
+        ) from exc
+
+
+@shared_task(acks_late=True, queue="cpu", soft_time_limit=3000, time_limit=3300)
+def collect_blobs_task() -> dict:
+    """Delete stored files nothing references, older than EVALSITE_BLOB_GRACE_SECONDS."""
+    from metrics.services.blobs import blobs_collect
+
+    report = blobs_collect()
+    log.info(
+        "collected %d files (%d originals, %d derivatives, %d temporary, %d uploads), %d bytes",
+        report.removed, len(report.originals), len(report.derivatives),
+        len(report.temporary), len(report.uploads), report.bytes_freed,
+    )  # fmt: skip
+    return {"removed": report.removed, "bytes_freed": report.bytes_freed}
+
+
+@worker_ready.connect
+def _resume_stale_imports(**kwargs) -> None:
+    try:
+        from metrics.services.import_jobs import import_jobs_resume
+
+        resumed = import_jobs_resume()
+    except Exception:  # a worker must start even if the database is briefly away
+        log.exception("could not look for stale import jobs")
+        return
+    if resumed:
+        log.info("resumed %d stale import jobs: %s", len(resumed), resumed)

@@ -18,9 +18,15 @@ class ImportJob(models.Model):
         DONE = "done"
         FAILED = "failed"
 
+    class Door(models.TextChoices):
+        FORM = "form", "upload form"
+        API = "api", "REST API"
+
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    # Which door the request came through: messages name its fields.
+    door = models.CharField(max_length=8, choices=Door.choices, default=Door.FORM)
     # The request, as the user gave it (names shown back in the user's own words).
     set_name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=ImageSet.Kind.choices, blank=True, default="")

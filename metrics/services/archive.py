@@ -134,7 +134,8 @@ def zip_entries(
         total += info.file_size
         if total > max_total_bytes:
             raise ArchiveError(
-                f"{label}: unpacks to more than {max_total_bytes:,} bytes (the import limit)"
+                f"{label}: {total:,} bytes or more unpacked, over the limit of "
+                f"{max_total_bytes:,} per import; split it into several imports into the same set"
             )
         entries.append(Entry(name=name, size=info.file_size, open=partial(archive.open, info)))
     names = [e.name for e in entries]

@@ -112,14 +112,13 @@ def image_set_import(
     kind = kind or (ImageSet.Kind.GENERATED if model_name else None)
     problems: list[str] = []
 
+    # Problems of the request are listed with those of the files: one answer tells all.
     image_set = existing_set_checked(set_name, kind, model_name, model_version, words, problems)
-    if problems:
-        raise ImportFailed(problems)
-    if image_set is None and kind is None:
-        raise ImportFailed(
-            [f"set {set_name!r} is new: say its kind ({words['kind']}: generated, reference "
-             "or source)"]
-        )  # fmt: skip
+    if image_set is None and kind is None and not problems:
+        problems.append(
+            f"set {set_name!r} is new: say its kind ({words['kind']}: generated, reference "
+            "or source)"
+        )
 
     try:
         entries = collect_entries(
@@ -128,10 +127,10 @@ def image_set_import(
             max_total_bytes=settings.EVALSITE_MAX_IMPORT_BYTES,
             label=archive_label,
         )
-        _within_limits(entries, archive_label or path.name)
+        within_limits(entries, archive_label or path.name)
         rows, entries = manifest_rows(entries, manifest, manifest_label, problems)
     except (ArchiveError, ManifestError) as exc:
-        raise ImportFailed([str(exc)]) from None
+        raise ImportFailed([*problems, str(exc)]) from None
 
     token = new_staging_token()
     try:
@@ -171,7 +170,7 @@ def image_set_import(
     return result
 
 
-def _within_limits(entries: list[Entry], label: str) -> None:
+def within_limits(entries: list[Entry], label: str) -> None:
     """Refuse, before reading a byte, an import over the number of files or bytes allowed."""
     max_files, max_bytes = settings.EVALSITE_MAX_IMPORT_FILES, settings.EVALSITE_MAX_IMPORT_BYTES
     problems = []
