@@ -76,19 +76,20 @@ def staging_dir() -> Path:
     return folder
 
 
-def staging_name(token: str, index: int) -> Path:
-    """Temporary path of the ``index``-th file of the import ``token`` (no string kept per file)."""
-    return staging_dir() / f"{TMP_PREFIX}{token}-{index}"
+class Staging:
+    """The temporary files of one import, named by position (no string kept per file)."""
 
+    def __init__(self) -> None:
+        self.folder = staging_dir()
+        self.prefix = f"{TMP_PREFIX}{secrets.token_hex(8)}-"
 
-def new_staging_token() -> str:
-    return secrets.token_hex(8)
+    def path(self, index: int) -> Path:
+        return self.folder / f"{self.prefix}{index}"
 
-
-def staging_clear(token: str) -> None:
-    """Remove what is left of the import ``token``'s temporary files (never a stored blob)."""
-    for staged in staging_dir().glob(f"{TMP_PREFIX}{token}-*"):
-        staged.unlink(missing_ok=True)
+    def clear(self) -> None:
+        """Remove what is left of this import's temporary files (never a stored blob)."""
+        for staged in self.folder.glob(f"{self.prefix}*"):
+            staged.unlink(missing_ok=True)
 
 
 def stream_to_staging(
@@ -117,9 +118,12 @@ def staged_commit(staged: Path, relpath: str) -> bool:
     if blob_adopt(target):
         staged.unlink(missing_ok=True)
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Same content under the same name: a concurrent writer's rename is harmless.
-    os.replace(staged, target)
+    try:
+        os.replace(staged, target)
+    except FileNotFoundError:  # the first blob of its folder
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, target)
     return True
 
 

@@ -19,8 +19,11 @@ are removed later by the collector (``blobs.py``), after a grace period.
 
 from __future__ import annotations
 
+import os
 import zipfile
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -41,11 +44,9 @@ from metrics.services.import_checks import (
 )
 from metrics.services.manifest import ManifestError, ManifestRow
 from metrics.storage import (
+    Staging,
     blob_relpath,
-    new_staging_token,
     staged_commit,
-    staging_clear,
-    staging_name,
     store_sync,
     stream_to_staging,
 )
@@ -54,6 +55,8 @@ from metrics.storage import (
 MAX_LISTED_PROBLEMS = 50
 # Rows per INSERT: large enough to be fast, small enough for SQLite's variable limit.
 ROW_BATCH = 500
+# Files read and verified at once (capped by the CPUs).
+IMPORT_THREADS = 4
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -132,9 +135,9 @@ def image_set_import(
     except (ArchiveError, ManifestError) as exc:
         raise ImportFailed([*problems, str(exc)]) from None
 
-    token = new_staging_token()
+    staging = Staging()
     try:
-        checked = _check_entries(entries, rows, token, problems, progress)
+        checked = _check_entries(entries, rows, staging, problems, progress)
         sources = resolve_sources(checked, source_set, words, problems)
         to_create, unchanged = against_existing(image_set, checked, problems)
         if problems:
@@ -143,7 +146,7 @@ def image_set_import(
             raise ImportFailed([f"{archive_label or path.name}: no images found"])
         del checked  # the new ones are all that is needed from here on
         for done, item in enumerate(to_create, start=1):
-            staged_commit(staging_name(token, item.index), blob_relpath(item.sha256, item.ext))
+            staged_commit(staging.path(item.index), blob_relpath(item.sha256, item.ext))
             progress("store", done, len(to_create))
         store_sync()
         with transaction.atomic():
@@ -166,7 +169,7 @@ def image_set_import(
                 before_commit(result)
     finally:
         # Only this import's own temporary files; stored blobs are the collector's business.
-        staging_clear(token)
+        staging.clear()
     return result
 
 
@@ -192,7 +195,7 @@ def within_limits(entries: list[Entry], label: str) -> None:
 def _check_entries(
     entries: list[Entry],
     rows: dict[str, ManifestRow | None] | None,
-    token: str,
+    staging: Staging,
     problems: list[str],
     progress: Progress,
 ) -> list[Checked]:
@@ -202,39 +205,59 @@ def _check_entries(
         names = {e.name for e in entries}
         for missing in sorted(set(rows) - names):
             problems.append(f"{missing}: named in the manifest but not found among the files")
-    for index, entry in enumerate(entries):
-        progress("check", index + 1, len(entries))
-        bad_name = name_problem(entry.name)
-        if bad_name:
-            problems.append(bad_name)
-            continue
-        row = None
-        if rows is not None:
-            if entry.name not in rows:
+
+    def to_read():
+        """(index, entry, manifest row) of each file worth reading; the others are listed."""
+        for index, entry in enumerate(entries):
+            bad_name = name_problem(entry.name)
+            if bad_name:
+                problems.append(bad_name)
+            elif rows is None:
+                yield index, entry, None
+            elif entry.name not in rows:
                 problems.append(f"{entry.name}: not listed in the manifest")
-                continue
-            row = rows[entry.name]
-            if row is None:  # its manifest row has a bad value, already listed
-                continue
-        item = _stage_and_verify(entry, index, token, row, problems)
-        if item is None:
-            continue
-        if item.sha256 in seen_sha:
+            elif rows[entry.name] is not None:  # None: its row has a bad value, listed
+                yield index, entry, rows[entry.name]
+
+    for done, (item, problem) in enumerate(_in_threads(_stage_and_verify, to_read(), staging)):
+        progress("check", done + 1, len(entries))
+        if problem:
+            problems.append(problem)
+        elif item.sha256 in seen_sha:
             problems.append(
-                f"{entry.name}: the same image as {seen_sha[item.sha256]} (identical bytes)"
+                f"{item.name}: the same image as {seen_sha[item.sha256]} (identical bytes)"
             )
-            staging_name(token, index).unlink(missing_ok=True)
-            continue
-        seen_sha[item.sha256] = entry.name
-        checked.append(item)
+            staging.path(item.index).unlink(missing_ok=True)
+        else:
+            seen_sha[item.sha256] = item.name
+            checked.append(item)
+    progress("check", len(entries), len(entries))
     return checked
 
 
+def _in_threads(work, todo, staging: Staging):
+    """``work(index, entry, row, staging)`` for each item, in order, a few at a time.
+
+    Threads, not processes: hashing and PIL's decoders release the GIL, so copying one
+    file overlaps with decoding another, and it works inside Celery's prefork pool.
+    At most ``2 x threads`` files are in flight, so memory does not grow with N.
+    """
+    threads = max(1, min(IMPORT_THREADS, os.cpu_count() or 1))
+    with ThreadPoolExecutor(threads, thread_name_prefix="import") as pool:
+        window: deque = deque()
+        for index, entry, row in todo:
+            window.append(pool.submit(work, index, entry, row, staging))
+            if len(window) >= 2 * threads:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
 def _stage_and_verify(
-    entry: Entry, index: int, token: str, row: ManifestRow | None, problems: list[str]
-) -> Checked | None:
+    index: int, entry: Entry, row: ManifestRow | None, staging: Staging
+) -> tuple[Checked | None, str]:
     """Copy one file into the store's staging folder, hashing it, then decode-check it there."""
-    staged = staging_name(token, index)
+    staged = staging.path(index)
     limit = settings.EVALSITE_MAX_IMAGE_BYTES
     try:
         with entry.open() as fh:
@@ -246,16 +269,16 @@ def _stage_and_verify(
             max_decode_bytes=settings.EVALSITE_MAX_DECODE_BYTES,
         )
     except OverflowError:
-        problems.append(f"{entry.name}: inflates past the limit of {limit:,} bytes")
+        problem = f"{entry.name}: inflates past the limit of {limit:,} bytes"
     except ImageError as exc:
-        problems.append(str(exc))
+        problem = str(exc)
     except (zipfile.BadZipFile, EOFError, ValueError) as exc:
-        problems.append(f"{entry.name}: corrupt zip entry ({exc})")
+        problem = f"{entry.name}: corrupt zip entry ({exc})"
     except OSError as exc:
-        problems.append(f"{entry.name}: cannot be read ({exc.strerror or exc})")
+        problem = f"{entry.name}: cannot be read ({exc.strerror or exc})"
     else:
         suffix = PurePosixPath(entry.name).suffix.lower()
-        return Checked(
+        checked = Checked(
             index=index,
             name=entry.name,
             sha256=sha,
@@ -267,8 +290,9 @@ def _stage_and_verify(
             mode=info.mode,
             row=row,
         )
+        return checked, ""
     staged.unlink(missing_ok=True)
-    return None
+    return None, problem
 
 
 def _prompts_for(texts: list[str]) -> dict[str, Prompt]:
