@@ -115,11 +115,11 @@ def _resume_stale_runs(**kwargs) -> None:
         log.info("resumed %d stale metric runs: %s", len(resumed), resumed)
 
 
-# --- imports and the blob collector (cpu queue) -----------------------------------------------
+# --- imports and the blob collector: the default queue, cpu ------------------------------------
 
 
 @shared_task(
-    bind=True, acks_late=True, queue="cpu", soft_time_limit=4 * 3600, time_limit=4 * 3600 + 300
+    bind=True, acks_late=True, soft_time_limit=4 * 3600, time_limit=4 * 3600 + 300
 )
 def import_job_run_task(self, job_id: int) -> None:
     from metrics.services.import_jobs import import_job_run
@@ -133,7 +133,7 @@ def import_job_run_task(self, job_id: int) -> None:
         ) from exc
 
 
-@shared_task(acks_late=True, queue="cpu", soft_time_limit=3000, time_limit=3300)
+@shared_task(acks_late=True, soft_time_limit=3000, time_limit=3300)
 def collect_blobs_task() -> dict:
     """Delete stored files nothing references, older than EVALSITE_BLOB_GRACE_SECONDS."""
     from metrics.services.blobs import blobs_collect
