@@ -33,7 +33,7 @@ def good_zip() -> bytes:
         {
             "a.png": png_bytes(1),
             "b.png": png_bytes(2),
-            "manifest.csv": b"file,prompt\na.png,a cat\nb.png,a dog\n",
+            "manifest.csv": b"file,prompt,seed\na.png,a cat,18446744073709551615\nb.png,a dog,\n",
         }
     )
 
@@ -217,6 +217,7 @@ def test_the_api_answers_202_with_the_job_url_and_the_job_gives_status_and_resul
     set_id = done["image_set"]
     images = api.get(f"/api/image-sets/{set_id}/images/").json()
     assert {i["prompt"] for i in images["results"]} == {"a cat", "a dog"}
+    assert {i["seed"] for i in images["results"]} == {2**64 - 1, None}
 
     again = post_api(api, good_zip(), model_name="m")
     run_jobs()
