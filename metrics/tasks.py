@@ -118,9 +118,7 @@ def _resume_stale_runs(**kwargs) -> None:
 # --- imports and the blob collector: the default queue, cpu ------------------------------------
 
 
-@shared_task(
-    bind=True, acks_late=True, soft_time_limit=4 * 3600, time_limit=4 * 3600 + 300
-)
+@shared_task(bind=True, acks_late=True, soft_time_limit=4 * 3600, time_limit=4 * 3600 + 300)
 def import_job_run_task(self, job_id: int) -> None:
     from metrics.services.import_jobs import import_job_run
 

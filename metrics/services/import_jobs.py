@@ -24,9 +24,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from metrics.models import ImageSet, ImportJob
-from metrics.services.archive import ArchiveError, collect_entries
 from metrics.services.import_checks import API_WORDS, FORM_WORDS
-from metrics.services.imports import ImportFailed, ImportResult, image_set_import, within_limits
+from metrics.services.imports import ImportFailed, ImportResult, image_set_import, import_entries
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +61,8 @@ def import_job_create(
         archive_path = _save(archive, folder / "archive.zip")
         if manifest:
             _save(manifest, folder / ("manifest" + Path(manifest_label).suffix.lower()[:10]))
-        try:
-            entries = collect_entries(
-                archive_path,
-                max_file_bytes=settings.EVALSITE_MAX_IMAGE_BYTES,
-                max_total_bytes=settings.EVALSITE_MAX_IMPORT_BYTES,
-                label=archive_label,
-            )
-        except ArchiveError as exc:
-            raise ImportFailed([str(exc)]) from None
-        within_limits(entries, archive_label)
-        del entries
+        # Unreadable or over the limits: said at once, no worker needed to know.
+        import_entries(archive_path, archive_label)
         with transaction.atomic():
             job = ImportJob.objects.create(
                 door=door,

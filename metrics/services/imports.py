@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import zipfile
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -123,16 +123,10 @@ def image_set_import(
             "or source)"
         )
 
+    entries = import_entries(path, archive_label, problems)
     try:
-        entries = collect_entries(
-            path,
-            max_file_bytes=settings.EVALSITE_MAX_IMAGE_BYTES,
-            max_total_bytes=settings.EVALSITE_MAX_IMPORT_BYTES,
-            label=archive_label,
-        )
-        within_limits(entries, archive_label or path.name)
         rows, entries = manifest_rows(entries, manifest, manifest_label, problems)
-    except (ArchiveError, ManifestError) as exc:
+    except ManifestError as exc:
         raise ImportFailed([*problems, str(exc)]) from None
 
     staging = Staging()
@@ -173,23 +167,34 @@ def image_set_import(
     return result
 
 
-def within_limits(entries: list[Entry], label: str) -> None:
-    """Refuse, before reading a byte, an import over the number of files or bytes allowed."""
-    max_files, max_bytes = settings.EVALSITE_MAX_IMPORT_FILES, settings.EVALSITE_MAX_IMPORT_BYTES
-    problems = []
-    if len(entries) > max_files:
-        problems.append(
-            f"{label}: {len(entries):,} files, over the limit of {max_files:,} per import; "
-            "split it into several imports into the same set"
+def import_entries(path: Path, label: str | None, problems: Sequence[str] = ()) -> list[Entry]:
+    """The files of a folder or zip, or :class:`ImportFailed` (with ``problems`` before its
+    own) when it cannot be read or is over the limits of files and bytes per import.
+
+    Reads only the folder's listing or the zip's directory: refused before a byte is read.
+    """
+    label = label or path.name
+    try:
+        entries = collect_entries(
+            path,
+            max_file_bytes=settings.EVALSITE_MAX_IMAGE_BYTES,
+            max_total_bytes=settings.EVALSITE_MAX_IMPORT_BYTES,
+            label=label,
         )
+    except ArchiveError as exc:
+        raise ImportFailed([*problems, str(exc)]) from None
+    max_files, max_bytes = settings.EVALSITE_MAX_IMPORT_FILES, settings.EVALSITE_MAX_IMPORT_BYTES
+    over = []
+    if len(entries) > max_files:
+        over.append(f"{len(entries):,} files, over the limit of {max_files:,} per import")
     total = sum(e.size for e in entries)
     if total > max_bytes:
-        problems.append(
-            f"{label}: {total:,} bytes, over the limit of {max_bytes:,} per import; "
-            "split it into several imports into the same set"
+        over.append(f"{total:,} bytes, over the limit of {max_bytes:,} per import")
+    if over:
+        raise ImportFailed(
+            [f"{label}: {o}; split it into several imports into the same set" for o in over]
         )
-    if problems:
-        raise ImportFailed(problems)
+    return entries
 
 
 def _check_entries(

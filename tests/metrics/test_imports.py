@@ -506,23 +506,22 @@ def test_over_long_prompts_and_metadata_are_listed_problems(make_folder, setting
     assert_nothing_imported(settings)
 
 
-def test_a_zip_entry_name_over_500_characters_is_a_listed_problem(tmp_path, settings):
-    archive = tmp_path / "long.zip"
-    long_name = "d" * 300 + "/" + "n" * 250 + ".png"
+@pytest.mark.parametrize(
+    "name,problem",
+    [
+        (
+            "d" * 300 + "/" + "n" * 250 + ".png",
+            "the file name is 555 characters, over the limit of 500",
+        ),
+        ("bad\x1b[31m.png", "the file name holds the control character '\\x1b'"),
+    ],
+)
+def test_a_bad_zip_entry_name_is_a_listed_problem(tmp_path, settings, name, problem):
+    archive = tmp_path / "names.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("ok.png", png_bytes(1))
-        zf.writestr(long_name, png_bytes(2))
-    message = import_fails(archive)
-    assert "the file name is 555 characters, over the limit of 500" in message
-    assert_nothing_imported(settings)
-
-
-def test_a_control_character_in_a_file_name_is_a_listed_problem(tmp_path, settings):
-    archive = tmp_path / "ctl.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("ok.png", png_bytes(1))
-        zf.writestr("bad\x1b[31m.png", png_bytes(2))
-    assert "the file name holds the control character '\\x1b'" in import_fails(archive)
+        zf.writestr(name, png_bytes(2))
+    assert problem in import_fails(archive)
     assert_nothing_imported(settings)
 
 
