@@ -59,12 +59,15 @@ def image_file(request, pk: int, size: int | None = None):
     image = selectors.image_get(image_id=pk)
     if image is None:
         raise Http404("no such image")
-    if size is None:
-        path = blob_path(image.blob)
-    elif size in DERIVATIVE_SIZES:
-        path = image_derivative(image=image, max_side=size)
-    else:
+    if size not in (None, *DERIVATIVE_SIZES):
         raise Http404("no such size")
+    path = blob_path(image.blob)
+    if not path.exists():
+        # Never expected (blobs are only deleted when no row refers to them), but a lost
+        # file is a missing page, not a server error.
+        raise Http404("the image's file is missing from the store")
+    if size is not None:
+        path = image_derivative(image=image, max_side=size)
     response = FileResponse(open(path, "rb"))
     response["Cache-Control"] = "private, max-age=86400"
     return response

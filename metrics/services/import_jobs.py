@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -119,6 +119,16 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
         )
     except ImportFailed as exc:
         _finish(job.pk, status=ImportJob.Status.FAILED, problems=exc.problems)
+    except (OperationalError, InterfaceError):
+        # The database went away: transient. Queued again for the task's retry to claim;
+        # the upload stays. (If even that fails, the stale-job sweep takes it up.)
+        try:
+            ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.RUNNING).update(
+                status=ImportJob.Status.QUEUED
+            )
+        except (OperationalError, InterfaceError):
+            pass
+        raise
     except Exception as exc:
         log.exception("import job %s failed", job.pk)
         _finish(

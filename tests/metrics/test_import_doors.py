@@ -271,3 +271,12 @@ def test_the_api_refuses_an_import_over_the_byte_limit_up_front(api, settings):
 def test_the_api_refuses_a_nul_in_the_set_name(api):
     response = post_api(api, good_zip(), kind="reference", set_name="a\x00b")
     assert response.status_code == 400 and ImportJob.objects.count() == 0
+
+
+def test_an_image_whose_file_is_missing_answers_404_not_500(admin_client, settings):
+    post_form(admin_client, good_zip(), kind="generated", model_name="m")
+    run_jobs()
+    image = Image.objects.first()
+    (Path(settings.MEDIA_ROOT) / image.blob).unlink()
+    assert admin_client.get(f"/catalog/images/{image.pk}/file").status_code == 404
+    assert admin_client.get(f"/catalog/images/{image.pk}/file/256").status_code == 404
