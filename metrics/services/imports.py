@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from metrics.engine.images import ImageError, verify_image_file
 from metrics.models import Image, ImageSet, ModelUnderTest, Prompt
@@ -143,6 +143,24 @@ def image_set_import(
             staged_commit(staging.path(item.index), blob_relpath(item.sha256, item.ext))
             progress("store", done, len(to_create))
         store_sync()
+        result = _create_rows(
+            image_set=image_set, set_name=set_name, kind=kind, model_name=model_name,
+            model_version=model_version, to_create=to_create, unchanged=unchanged,
+            sources=sources, progress=progress, before_commit=before_commit,
+        )  # fmt: skip
+    finally:
+        # Only this import's own temporary files; stored blobs are the collector's business.
+        staging.clear()
+    return result
+
+
+def _create_rows(
+    *, image_set: ImageSet | None, set_name: str, kind: str, model_name: str | None,
+    model_version: str, to_create: list[Checked], unchanged: int, sources: dict[str, Image],
+    progress: Progress, before_commit: Callable[[ImportResult], None] | None,
+) -> ImportResult:  # fmt: skip
+    """The set (if new), prompts and image rows in one transaction, in batches."""
+    try:
         with transaction.atomic():
             if image_set is None:
                 model = None
@@ -161,9 +179,13 @@ def image_set_import(
             result = ImportResult(image_set=image_set, created=len(to_create), unchanged=unchanged)
             if before_commit is not None:
                 before_commit(result)
-    finally:
-        # Only this import's own temporary files; stored blobs are the collector's business.
-        staging.clear()
+    except IntegrityError:
+        # Another import into the same set committed first (same names or files, or the
+        # same new set): nothing of this one was written, and running it again adds the rest.
+        raise ImportFailed(
+            [f"set {set_name.strip()!r}: another import into it committed while this one "
+             "ran; nothing was imported, import again to add what is still missing"]
+        ) from None  # fmt: skip
     return result
 
 

@@ -569,3 +569,20 @@ def test_a_failed_import_leaves_no_temporary_file(make_folder, settings):
     (folder / "bad.png").write_bytes(b"no")
     import_fails(folder)
     assert media_files(settings) == []
+
+
+def test_a_concurrent_import_that_committed_first_makes_this_one_a_listed_problem(
+    make_folder, monkeypatch, settings
+):
+    # Between this import's checks and its insert, another import adds the same file.
+    folder, _ = make_folder(2)
+    other, _ = make_folder(1, name="other")
+    image_set_import(path=other, set_name="s", kind="reference")
+    from metrics.services import imports
+
+    real = imports.against_existing
+    monkeypatch.setattr(imports, "against_existing", lambda s, checked, p: (checked, 0))
+    message = import_fails(folder)
+    monkeypatch.setattr(imports, "against_existing", real)
+    assert "another import into it committed while this one ran" in message
+    assert Image.objects.count() == 1
