@@ -95,13 +95,12 @@ def import_upload(request):
             return render(
                 request,
                 "metrics/import.html",
-                {"form": form, "problems": exc.problems},
+                {"form": form, "problems": exc.problems, "jobs": selectors.import_jobs_recent()},
                 status=400,
             )
         return redirect(job)
-    return render(
-        request, "metrics/import.html", {"form": form}, status=400 if form.errors else 200
-    )
+    context = {"form": form, "jobs": selectors.import_jobs_recent()}
+    return render(request, "metrics/import.html", context, status=400 if form.errors else 200)
 
 
 @staff_member_required

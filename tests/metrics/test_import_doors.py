@@ -104,6 +104,8 @@ def test_the_upload_form_starts_a_job_whose_page_shows_the_created_set(
     assert "2 images imported" in page and job.image_set.get_absolute_url() in page
     # The stored upload is gone once the job has ended.
     assert not (Path(settings.MEDIA_ROOT) / job.upload_dir).exists()
+    listing = admin_client.get("/catalog/import/").content.decode()
+    assert "Recent imports" in listing and f'href="/catalog/imports/{job.pk}/"' in listing
     progress = admin_client.get(f"/catalog/imports/{job.pk}/progress").json()
     assert progress == {"status": "done", "active": False, "done": 2, "total": 2, "percent": 100}
 
