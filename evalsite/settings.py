@@ -166,6 +166,20 @@ MEDIA_ROOT = Path(env_str("EVALSITE_MEDIA_ROOT", str(VAR_DIR / "media")))
 EVALSITE_MAX_IMAGE_PIXELS = env_int("EVALSITE_MAX_IMAGE_PIXELS", 64_000_000)
 EVALSITE_MAX_IMAGE_BYTES = env_int("EVALSITE_MAX_IMAGE_BYTES", 50 * 1024 * 1024)
 EVALSITE_MAX_UPLOAD_BYTES = env_int("EVALSITE_MAX_UPLOAD_BYTES", 2 * 1024 * 1024 * 1024)
+# --- imports (issue 10) ---
+# One import: at most this many files and bytes (unpacked), refused before any is read.
+# 100,000 files of up to 50 MB: an FID set of 50,000 images with room to spare.
+EVALSITE_MAX_IMPORT_FILES = env_int("EVALSITE_MAX_IMPORT_FILES", 100_000)
+EVALSITE_MAX_IMPORT_BYTES = env_int("EVALSITE_MAX_IMPORT_BYTES", 64 * 1024**3)
+# Memory one image may take to decode (width x height x channels x bytes per sample,
+# with the conversion to 8-bit RGB): 16-bit and huge images are refused before decoding.
+EVALSITE_MAX_DECODE_BYTES = env_int("EVALSITE_MAX_DECODE_BYTES", 512 * 1024**2)
+# Stored files nothing references are deleted by `collect_blobs` once this old (seconds).
+EVALSITE_BLOB_GRACE_SECONDS = env_int("EVALSITE_BLOB_GRACE_SECONDS", 24 * 3600)
+# How often the workers' housekeeping sends the collector (seconds; 0: never).
+EVALSITE_BLOB_COLLECT_SECONDS = env_int("EVALSITE_BLOB_COLLECT_SECONDS", 3600)
+# An import job whose worker wrote no progress for this long is sent again.
+EVALSITE_IMPORT_STALE_SECONDS = env_int("EVALSITE_IMPORT_STALE_SECONDS", 600)
 EVALSITE_WEIGHTS_DIR = env_str("EVALSITE_WEIGHTS_DIR")
 # Explicit weights files (e.g. a torch-fidelity copy); used as given, their sha256 recorded.
 EVALSITE_INCEPTION_WEIGHTS = env_str("EVALSITE_INCEPTION_WEIGHTS")

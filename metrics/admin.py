@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from metrics.models import Image, ImageSet, ModelUnderTest, Prompt
+from metrics.models import Image, ImageSet, ImportJob, ModelUnderTest, Prompt
 
 
 @admin.register(ModelUnderTest)
@@ -30,3 +30,18 @@ class ImageAdmin(admin.ModelAdmin):
     search_fields = ["filename", "sha256", "prompt__text"]
     raw_id_fields = ["prompt", "source"]
     readonly_fields = ["sha256", "blob", "byte_size", "width", "height", "format", "mode"]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Import jobs are written by the upload doors and the worker: shown, not edited."""
+
+    list_display = ["id", "set_name", "archive_name", "status", "door", "created", "created_at"]
+    list_filter = ["status", "door"]
+    search_fields = ["set_name", "archive_name"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

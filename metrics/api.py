@@ -2,22 +2,25 @@
 
 Training scripts push images with
 ``curl -H "Authorization: Token $TOKEN" -F archive=@images.zip -F set_name=run-42
--F kind=generated -F model_name=mymodel http://host/api/imports/``.
+-F kind=generated -F model_name=mymodel http://host/api/imports/``: the answer is
+202 with the import job's URL, polled until its status is done or failed.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
+from django.conf import settings
+from django.urls import reverse
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from metrics import selectors
-from metrics.models import Image, ImageSet, ModelUnderTest
-from metrics.services.imports import ImportFailed, image_set_import
+from metrics.forms import upload_too_large
+from metrics.models import Image, ImageSet, ImportJob, ModelUnderTest
+from metrics.services.import_jobs import import_job_create
+from metrics.services.imports import ImportFailed
+from metrics.services.manifest import text_problem
 
 
 class ModelUnderTestSerializer(serializers.ModelSerializer):
@@ -58,6 +61,20 @@ class ImportSerializer(serializers.Serializer):
         slug_field="name", queryset=ImageSet.objects.all(), required=False
     )
 
+    def validate(self, data):
+        errors = {}
+        for name in ("archive", "manifest"):
+            upload = data.get(name)
+            if upload and upload.size > settings.EVALSITE_MAX_UPLOAD_BYTES:
+                errors[name] = upload_too_large(upload.size)
+        for name in ("set_name", "model_name", "model_version"):
+            bad = text_problem(data.get(name) or "", allow_newlines=False)
+            if bad:
+                errors[name] = f"This value {bad}."
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
+
 
 class ModelUnderTestList(generics.ListAPIView):
     serializer_class = ModelUnderTestSerializer
@@ -79,8 +96,37 @@ class ImageSetImages(generics.ListAPIView):
         return selectors.image_set_images(image_set=image_set)
 
 
+class ImportJobSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    image_set = serializers.PrimaryKeyRelatedField(read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id", "url", "status", "stage", "progress", "problems", "set_name", "image_set",
+            "created", "unchanged", "archive_name", "manifest_name", "created_at", "finished_at",
+        ]  # fmt: skip
+
+    def get_progress(self, job: ImportJob) -> dict:
+        return {"done": job.progress_done, "total": job.progress_total,
+                "percent": job.progress_percent}  # fmt: skip
+
+    def get_url(self, job: ImportJob) -> str:
+        return job_api_url(self.context.get("request"), job)
+
+
+def job_api_url(request, job: ImportJob) -> str:
+    path = reverse("api-import", args=[job.pk])
+    return request.build_absolute_uri(path) if request is not None else path
+
+
 class ImportCreate(APIView):
-    """POST a zip (and optional manifest): 201 with counts, or 400 listing every problem."""
+    """POST a zip (and optional manifest): 202 with the import job's URL, or 400 listing problems.
+
+    The import runs on a worker; ``GET`` the job's URL for its status, progress and
+    problems, and the created set once it is done.
+    """
 
     parser_classes = [MultiPartParser, FormParser]
 
@@ -88,41 +134,29 @@ class ImportCreate(APIView):
         serializer = ImportSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        with tempfile.TemporaryDirectory(prefix="evalsite-api-") as tmp:
-            archive = Path(tmp) / "upload.zip"
-            _write(data["archive"], archive)
-            manifest = None
-            if data.get("manifest"):
-                suffix = Path(data["manifest"].name).suffix.lower() or ".csv"
-                manifest = Path(tmp) / f"manifest{suffix}"
-                _write(data["manifest"], manifest)
-            try:
-                result = image_set_import(
-                    path=archive,
-                    set_name=data["set_name"],
-                    kind=data.get("kind"),
-                    model_name=data.get("model_name") or None,
-                    model_version=data.get("model_version", ""),
-                    manifest=manifest,
-                    source_set=data.get("source_set"),
-                )
-            except ImportFailed as exc:
-                return Response(
-                    {"detail": "nothing was imported", "problems": exc.problems},
-                    status=status.HTTP_400_BAD_REQUEST,
-                )
-        return Response(
-            {
-                "image_set": result.image_set.pk,
-                "set_name": result.image_set.name,
-                "created": result.created,
-                "unchanged": result.unchanged,
-            },
-            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
-        )
+        try:
+            job = import_job_create(
+                archive=data["archive"],
+                manifest=data.get("manifest"),
+                set_name=data["set_name"],
+                kind=data.get("kind", ""),
+                model_name=data.get("model_name", ""),
+                model_version=data.get("model_version", ""),
+                source_set=data.get("source_set"),
+                door=ImportJob.Door.API,
+                user=request.user,
+            )
+        except ImportFailed as exc:
+            return Response(
+                {"detail": "nothing was imported", "problems": exc.problems},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        body = ImportJobSerializer(job, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
 
 
-def _write(upload, target: Path) -> None:
-    with open(target, "wb") as fh:
-        for chunk in upload.chunks():
-            fh.write(chunk)
+class ImportJobDetail(generics.RetrieveAPIView):
+    """An import job: status (queued, running, done, failed), progress, problems, the set."""
+
+    serializer_class = ImportJobSerializer
+    queryset = ImportJob.objects.all()

@@ -7,6 +7,7 @@ urlpatterns = [
     path("image-sets/", api.ImageSetList.as_view(), name="api-image-sets"),
     path("image-sets/<int:pk>/images/", api.ImageSetImages.as_view(), name="api-set-images"),
     path("imports/", api.ImportCreate.as_view(), name="api-imports"),
+    path("imports/<int:pk>/", api.ImportJobDetail.as_view(), name="api-import"),
     path("runs/", api_runs.RunListCreate.as_view(), name="api-runs"),
     path("runs/<int:pk>/", api_runs.RunDetail.as_view(), name="api-run"),
     path("runs/<int:pk>/items/", api_runs.RunItems.as_view(), name="api-run-items"),

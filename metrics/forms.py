@@ -1,8 +1,10 @@
 """Forms of the catalog pages."""
 
 from django import forms
+from django.conf import settings
 
 from metrics.models import ImageSet
+from metrics.services.manifest import text_problem
 
 
 class ImportForm(forms.Form):
@@ -22,4 +24,25 @@ class ImportForm(forms.Form):
         queryset=ImageSet.objects.filter(kind=ImageSet.Kind.SOURCE),
         required=False,
         help_text="for image-to-image sets whose manifest names source images",
+    )
+
+    def clean(self):
+        data = super().clean()
+        for name in ("archive", "manifest"):
+            upload = data.get(name)
+            if upload and upload.size > settings.EVALSITE_MAX_UPLOAD_BYTES:
+                self.add_error(name, upload_too_large(upload.size))
+        for name in ("set_name", "model_name", "model_version"):
+            bad = text_problem(data.get(name) or "", allow_newlines=False)
+            if bad:
+                self.add_error(name, f"This value {bad}.")
+        return data
+
+
+def upload_too_large(size: int) -> str:
+    """The message for an upload over EVALSITE_MAX_UPLOAD_BYTES (form and API)."""
+    limit = settings.EVALSITE_MAX_UPLOAD_BYTES
+    return (
+        f"The file is {size:,} bytes, over the upload limit of {limit:,}; "
+        "split the set into several zips imported into the same set."
     )

@@ -2,7 +2,8 @@
 
 A daemon thread, started when the worker is ready, writes the worker's heartbeat
 (:class:`~metrics.models.WorkerBeat`) every ``EVALSITE_SWEEP_SECONDS`` and, when this
-worker is the sweeper of the moment, runs :func:`metric_runs_sweep`. The sweeper is
+worker is the sweeper of the moment, runs :func:`metric_runs_sweep`, sends again
+import jobs whose worker died, and sends the blob collector every hour. The sweeper is
 the live worker with the smallest host name: no lock, no extra service, and when it
 dies the next one takes over as soon as its heartbeat is old. It lives in the main
 process, so a sweep never waits for a free pool slot, and it works the same under
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import timedelta
 
 from celery.signals import worker_ready, worker_shutdown
@@ -55,14 +57,29 @@ def is_sweeper(hostname: str) -> bool:
     return first == hostname
 
 
-def tick(*, hostname: str, queues: str) -> None:
-    """One round: heartbeat, then the sweep if it is this worker's turn."""
+def _periodic(clock: dict) -> None:
+    """The sweeper's timed chores: the blob collector every EVALSITE_BLOB_COLLECT_SECONDS."""
+    from metrics.tasks import collect_blobs_task
+
+    every = settings.EVALSITE_BLOB_COLLECT_SECONDS
+    now = time.monotonic()
+    clock.setdefault("collect", now)  # the first collection one period after taking over
+    if every > 0 and now - clock["collect"] >= every:
+        clock["collect"] = now
+        collect_blobs_task.apply_async(queue="cpu")
+
+
+def tick(*, hostname: str, queues: str, clock: dict | None = None) -> None:
+    """One round: heartbeat, then, if it is this worker's turn, the sweeps and chores."""
+    from metrics.services.import_jobs import import_jobs_resume
     from metrics.services.runs import metric_runs_sweep
 
     try:
         heartbeat(hostname=hostname, queues=queues)
         if is_sweeper(hostname):
             metric_runs_sweep()
+            import_jobs_resume()
+            _periodic(clock if clock is not None else {})
     except Exception as exc:  # the database or the broker is away: try again next round
         log.warning("housekeeping: %s: %s", type(exc).__name__, exc)
     finally:
@@ -73,8 +90,9 @@ def tick(*, hostname: str, queues: str) -> None:
 
 def _loop(stop: threading.Event, hostname: str, queues: str) -> None:
     every = max(1, settings.EVALSITE_SWEEP_SECONDS)
+    clock: dict = {}
     while True:
-        tick(hostname=hostname, queues=queues)
+        tick(hostname=hostname, queues=queues, clock=clock)
         if stop.wait(every):
             return
 

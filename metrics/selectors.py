@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
-from metrics.models import Image, ImageSet, ModelUnderTest
+from metrics.models import Image, ImageSet, ImportJob, ModelUnderTest
 
 
 def image_set_list() -> QuerySet[ImageSet]:
@@ -14,6 +14,11 @@ def image_set_list() -> QuerySet[ImageSet]:
         .annotate(image_count=Count("images"))
         .order_by("name")
     )
+
+
+def import_jobs_recent(*, limit: int = 10) -> QuerySet[ImportJob]:
+    """The latest import jobs, newest first (the import page lists them)."""
+    return ImportJob.objects.select_related("image_set").order_by("-created_at", "-id")[:limit]
 
 
 def model_under_test_list() -> QuerySet[ModelUnderTest]:

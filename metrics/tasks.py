@@ -153,3 +153,32 @@ def metric_run_chunk_task(self, step_id: int) -> None:
 @shared_task(bind=True, acks_late=True, soft_time_limit=1800, time_limit=1900)
 def metric_run_aggregate_task(self, step_id: int) -> None:
     _run_step(self, step_id, lambda step: runs.metric_run_aggregate(run_id=step.run_id))
+
+
+# --- imports and the blob collector: the default queue, cpu ------------------------------------
+
+
+@shared_task(bind=True, acks_late=True, soft_time_limit=4 * 3600, time_limit=4 * 3600 + 300)
+def import_job_run_task(self, job_id: int) -> None:
+    from metrics.services.import_jobs import import_job_run
+
+    try:
+        import_job_run(job_id=job_id)
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away: the job stays queued (or its heartbeat goes stale) and
+        # the sweep sends it again once the database is back. No countdown messages.
+        log.warning("import job %s: database unavailable (%s)", job_id, exc)
+
+
+@shared_task(acks_late=True, soft_time_limit=3000, time_limit=3300)
+def collect_blobs_task() -> dict:
+    """Delete stored files nothing references, older than EVALSITE_BLOB_GRACE_SECONDS."""
+    from metrics.services.blobs import blobs_collect
+
+    report = blobs_collect()
+    log.info(
+        "collected %d files (%d originals, %d derivatives, %d temporary, %d uploads), %d bytes",
+        report.removed, len(report.originals), len(report.derivatives),
+        len(report.temporary), len(report.uploads), report.bytes_freed,
+    )  # fmt: skip
+    return {"removed": report.removed, "bytes_freed": report.bytes_freed}

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
-from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
 from metrics import selectors
 from metrics.forms import ImportForm
-from metrics.models import ImageSet, ModelUnderTest
+from metrics.models import ImageSet, ImportJob, ModelUnderTest
 from metrics.services.derivatives import DERIVATIVE_SIZES, image_derivative
-from metrics.services.imports import ImportFailed, image_set_import
+from metrics.services.import_jobs import import_job_create
+from metrics.services.imports import ImportFailed
 from metrics.storage import blob_path
 
 IMAGES_PER_PAGE = 60
@@ -62,12 +59,15 @@ def image_file(request, pk: int, size: int | None = None):
     image = selectors.image_get(image_id=pk)
     if image is None:
         raise Http404("no such image")
-    if size is None:
-        path = blob_path(image.blob)
-    elif size in DERIVATIVE_SIZES:
-        path = image_derivative(image=image, max_side=size)
-    else:
+    if size not in (None, *DERIVATIVE_SIZES):
         raise Http404("no such size")
+    path = blob_path(image.blob)
+    if not path.exists():
+        # Never expected (blobs are only deleted when no row refers to them), but a lost
+        # file is a missing page, not a server error.
+        raise Http404("the image's file is missing from the store")
+    if size is not None:
+        path = image_derivative(image=image, max_side=size)
     response = FileResponse(open(path, "rb"))
     response["Cache-Control"] = "private, max-age=86400"
     return response
@@ -75,43 +75,57 @@ def image_file(request, pk: int, size: int | None = None):
 
 @staff_member_required
 def import_upload(request):
+    """The upload form: store the upload, start an import job, show its page."""
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        with tempfile.TemporaryDirectory(prefix="evalsite-upload-") as tmp:
-            archive = _save_upload(data["archive"], Path(tmp))
-            manifest = _save_upload(data["manifest"], Path(tmp)) if data["manifest"] else None
-            try:
-                result = image_set_import(
-                    path=archive,
-                    set_name=data["set_name"],
-                    kind=data["kind"],
-                    model_name=data["model_name"] or None,
-                    model_version=data["model_version"],
-                    manifest=manifest,
-                    source_set=data["source_set"],
-                )
-            except ImportFailed as exc:
-                return render(
-                    request,
-                    "metrics/import.html",
-                    {"form": form, "problems": exc.problems},
-                    status=400,
-                )
-        messages.success(
-            request,
-            f"{result.image_set.name}: {result.created} images imported, "
-            f"{result.unchanged} were already there.",
-        )
-        return redirect(result.image_set)
-    return render(request, "metrics/import.html", {"form": form})
+        try:
+            job = import_job_create(
+                archive=data["archive"],
+                manifest=data["manifest"],
+                set_name=data["set_name"],
+                kind=data["kind"],
+                model_name=data["model_name"],
+                model_version=data["model_version"],
+                source_set=data["source_set"],
+                door=ImportJob.Door.FORM,
+                user=request.user,
+            )
+        except ImportFailed as exc:
+            return render(
+                request,
+                "metrics/import.html",
+                {"form": form, "problems": exc.problems, "jobs": selectors.import_jobs_recent()},
+                status=400,
+            )
+        return redirect(job)
+    context = {"form": form, "jobs": selectors.import_jobs_recent()}
+    return render(request, "metrics/import.html", context, status=400 if form.errors else 200)
 
 
-def _save_upload(upload, folder: Path) -> Path:
-    """Stream an uploaded file to ``folder`` under a safe name; return its path."""
-    name = Path(upload.name).name or "upload"
-    target = folder / ("manifest-" + name if not name.lower().endswith(".zip") else name)
-    with open(target, "wb") as fh:
-        for chunk in upload.chunks():
-            fh.write(chunk)
-    return target
+@staff_member_required
+def import_job(request, pk: int):
+    """An import job: its progress while it runs, then the created set or every problem."""
+    job = get_object_or_404(ImportJob.objects.select_related("image_set"), pk=pk)
+    return render(request, "metrics/import_job.html", {"job": job, "progress": job_progress(job)})
+
+
+@staff_member_required
+@require_GET
+def import_job_progress(request, pk: int):
+    """The job's status and progress as JSON, polled by its page while it is active."""
+    response = JsonResponse(job_progress(get_object_or_404(ImportJob, pk=pk)))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def job_progress(job: ImportJob) -> dict:
+    """What the job page's poller (metrics/run.js) reads: status, done, total, percent."""
+    stage = {"check": "checking files", "store": "storing", "rows": "saving rows"}
+    return {
+        "status": stage.get(job.stage, job.status) if job.is_active and job.stage else job.status,
+        "active": job.is_active,
+        "done": job.progress_done,
+        "total": job.progress_total,
+        "percent": job.progress_percent,
+    }

@@ -64,15 +64,31 @@ class ImageInfo:
     frames: int
 
 
-def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
-    if not data:
+# Bytes per pixel of decoding through this module: PIL's buffer for the stored mode
+# (RGB and most modes use 4 bytes a pixel inside PIL) plus the arrays of the conversion
+# to 8-bit RGB (16/32-bit and float go through float64 arrays: see _to_rgb).
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+_CONVERSION_BYTES = {"I;16": 16, "I;16L": 16, "I;16B": 16, "I;16N": 16, "I": 26, "F": 26}
+
+
+def decode_bytes_needed(mode: str, width: int, height: int) -> int:
+    """Memory (bytes) that decoding an image of this mode and size to 8-bit RGB takes at peak."""
+    stored = _STORED_BYTES.get(mode, 4)
+    conversion = _CONVERSION_BYTES.get(mode, 0 if mode == "RGB" else 4)
+    return width * height * (stored + conversion)
+
+
+def _open(
+    source: bytes | Path, name: str, max_pixels: int, max_decode_bytes: int | None = None
+) -> Image.Image:
+    if isinstance(source, bytes) and not source:
         raise ImageError(name, "the file is empty (0 bytes)")
     try:
         # PIL's own bomb check is a warning at MAX_IMAGE_PIXELS and an error at twice
         # that; we check the header size ourselves below, so silence it here.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except Image.DecompressionBombError as exc:
         raise ImageError(
             name, f"over the pixel limit, a likely decompression bomb ({exc})"
@@ -94,6 +110,14 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
             name,
             f"{width}x{height} = {width * height:,} pixels is over the limit of "
             f"{max_pixels:,} (a decompression bomb or an oversized image)",
+        )
+    needed = decode_bytes_needed(img.mode, width, height)
+    if max_decode_bytes is not None and needed > max_decode_bytes:
+        raise ImageError(
+            name,
+            f"{width}x{height} in mode {img.mode} needs about {needed / 2**20:,.0f} MB to "
+            f"decode, over the limit of {max_decode_bytes / 2**20:,.0f} MB; "
+            "save it smaller or in 8 bits",
         )
     return img
 
@@ -142,6 +166,31 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if mode == "RGB":
         return img
     return img.convert("RGB")
+
+
+def verify_image_file(
+    path: Path,
+    name: str = "image",
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decode_bytes: int | None = None,
+) -> ImageInfo:
+    """:func:`verify_image_bytes` of a file, read by the decoder as it goes (never whole).
+
+    With ``max_decode_bytes`` an image whose header promises more decoding memory than
+    that is refused before a pixel is decoded.
+    """
+    if path.stat().st_size == 0:
+        raise ImageError(name, "the file is empty (0 bytes)")
+    img = _open(path, name, max_pixels, max_decode_bytes)
+    try:
+        fmt, mode, size = img.format, img.mode, img.size
+        frames = getattr(img, "n_frames", 1)
+        _load_first_frame(img, name)
+        _to_rgb(img)
+    finally:
+        img.close()
+    return ImageInfo(width=size[0], height=size[1], format=fmt, mode=mode, frames=frames)
 
 
 def decode_rgb_bytes(

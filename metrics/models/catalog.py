@@ -7,6 +7,8 @@ import hashlib
 from django.db import models
 from django.urls import reverse
 
+from metrics.models.fields import SeedField
+
 
 class ModelUnderTest(models.Model):
     """A generator and its version, e.g. ("sdxl-base", "1.0")."""
@@ -114,7 +116,7 @@ class Image(models.Model):
     )
     caption = models.TextField(blank=True, default="")
     source_caption = models.TextField(blank=True, default="")
-    seed = models.BigIntegerField(null=True, blank=True)
+    seed = SeedField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

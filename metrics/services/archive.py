@@ -12,7 +12,9 @@ import stat
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from metrics.services.manifest import normalise_name
 
@@ -23,13 +25,24 @@ class ArchiveError(ValueError):
     """The folder or zip cannot be imported; the message names the entry and the reason."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
-    """One file of the import: its relative POSIX name and a way to read its bytes."""
+    """One file of the import: its relative POSIX name, its size and a way to open it."""
 
     name: str
     size: int
-    read: Callable[[], bytes]
+    open: Callable[[], BinaryIO]
+
+    def read(self, limit: int) -> bytes:
+        """The whole file (a manifest), at most ``limit`` bytes."""
+        try:
+            with self.open() as fh:
+                data = fh.read(limit + 1)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise ArchiveError(f"{self.name}: cannot be read ({exc})") from None
+        if len(data) > limit:
+            raise ArchiveError(f"{self.name}: over the limit of {limit:,} bytes")
+        return data
 
 
 def _ignored(name: str) -> bool:
@@ -77,7 +90,7 @@ def folder_entries(root: Path, *, max_file_bytes: int) -> list[Entry]:
                 raise ArchiveError(
                     f"{rel}: {info.st_size:,} bytes is over the limit of {max_file_bytes:,}"
                 )
-            entries.append(Entry(name=rel, size=info.st_size, read=full.read_bytes))
+            entries.append(Entry(name=rel, size=info.st_size, open=partial(open, full, "rb")))
     entries.sort(key=lambda e: e.name)
     return entries
 
@@ -91,14 +104,20 @@ def _safe_zip_name(raw: str) -> str:
     return normalise_name(name)
 
 
-def zip_entries(path: Path, *, max_file_bytes: int, max_total_bytes: int) -> list[Entry]:
-    """Every file of the zip at ``path``, after checking names, types and sizes."""
+def zip_entries(
+    path: Path, *, max_file_bytes: int, max_total_bytes: int, label: str | None = None
+) -> list[Entry]:
+    """Every file of the zip at ``path``, after checking names, types and sizes.
+
+    ``label`` is the name messages give the zip (the user's file name of an upload).
+    """
+    label = label or path.name
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        raise ArchiveError(f"{path.name}: not a valid zip file") from None
+        raise ArchiveError(f"{label}: not a valid zip file") from None
     except OSError as exc:
-        raise ArchiveError(f"{path.name}: cannot be read ({exc})") from None
+        raise ArchiveError(f"{label}: cannot be read ({exc.strerror or exc})") from None
     entries: list[Entry] = []
     total = 0
     for info in archive.infolist():
@@ -115,11 +134,10 @@ def zip_entries(path: Path, *, max_file_bytes: int, max_total_bytes: int) -> lis
         total += info.file_size
         if total > max_total_bytes:
             raise ArchiveError(
-                f"{path.name}: unpacks to more than {max_total_bytes:,} bytes (the upload limit)"
+                f"{label}: {total:,} bytes or more unpacked, over the limit of "
+                f"{max_total_bytes:,} per import; split it into several imports into the same set"
             )
-        entries.append(
-            Entry(name=name, size=info.file_size, read=_zip_reader(archive, info, max_file_bytes))
-        )
+        entries.append(Entry(name=name, size=info.file_size, open=partial(archive.open, info)))
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -128,29 +146,18 @@ def zip_entries(path: Path, *, max_file_bytes: int, max_total_bytes: int) -> lis
     return _strip_common_root(entries)
 
 
-def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int):
-    def read() -> bytes:
-        # The header's size can lie (zip bombs): read at most limit + 1 bytes.
-        try:
-            with archive.open(info) as fh:
-                data = fh.read(limit + 1)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise ArchiveError(f"{info.filename}: corrupt zip entry ({exc})") from None
-        if len(data) > limit:
-            raise ArchiveError(f"{info.filename}: inflates past the limit of {limit:,} bytes")
-        return data
-
-    return read
-
-
-def collect_entries(path: Path, *, max_file_bytes: int, max_total_bytes: int) -> list[Entry]:
-    """Entries of a folder or a zip file."""
+def collect_entries(
+    path: Path, *, max_file_bytes: int, max_total_bytes: int, label: str | None = None
+) -> list[Entry]:
+    """Entries of a folder or a zip file (``label``: the zip's name in messages)."""
     if path.is_symlink():
         raise ArchiveError(f"{path}: symbolic links are not imported")
     if path.is_dir():
         return folder_entries(path, max_file_bytes=max_file_bytes)
     if path.is_file():
         if not zipfile.is_zipfile(path):
-            raise ArchiveError(f"{path.name}: not a folder or a zip file")
-        return zip_entries(path, max_file_bytes=max_file_bytes, max_total_bytes=max_total_bytes)
+            raise ArchiveError(f"{label or path.name}: not a folder or a zip file")
+        return zip_entries(
+            path, max_file_bytes=max_file_bytes, max_total_bytes=max_total_bytes, label=label
+        )
     raise ArchiveError(f"{path}: no such file or folder")

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
+from metrics.engine import images as images_module
 from metrics.engine.images import decode_rgb
 from metrics.models import Image, ImageSet, ModelUnderTest, Prompt
+from metrics.services.blobs import blobs_collect
 from metrics.services.imports import ImportFailed, image_set_import
 from metrics.storage import blob_path
 from tests.conftest import png_bytes, write_images
@@ -319,7 +321,7 @@ def test_a_manifest_without_a_file_column_is_refused(make_folder, settings):
 
 def test_a_bad_seed_is_refused(make_folder, settings):
     folder, _ = make_folder(1, rows=[{"file": "img000.png", "seed": "abc"}])
-    assert "seed 'abc' is not an integer" in import_fails(folder)
+    assert "manifest.csv line 2 (img000.png): seed 'abc' is not an integer" in import_fails(folder)
 
 
 def test_two_identical_files_in_one_import_are_refused(make_folder, settings):
@@ -377,16 +379,29 @@ def test_sources_must_exist_in_the_source_set(make_folder, tmp_path, settings):
     assert "needs a source set" not in message
 
 
-def test_blobs_written_before_a_database_failure_are_removed(make_folder, settings, monkeypatch):
+def test_a_database_failure_leaves_the_stored_blobs_for_the_collector(
+    make_folder, settings, monkeypatch
+):
+    # A failing import never deletes blobs: a concurrent import may be committing rows
+    # that point at them. The collector removes them once the grace period has passed.
     folder, _ = make_folder(2)
 
     def boom(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(Image.objects, "bulk_create", boom)
-    with pytest.raises(RuntimeError):
-        image_set_import(path=folder, set_name="s", kind="reference")
-    assert_nothing_imported(settings)
+    with monkeypatch.context() as patch:
+        patch.setattr(Image.objects, "bulk_create", boom)
+        with pytest.raises(RuntimeError):
+            image_set_import(path=folder, set_name="s", kind="reference")
+    assert Image.objects.count() == 0 and ImageSet.objects.count() == 0
+    blobs = media_files(settings)
+    assert len(blobs) == 2 and not any(p.name.startswith(".tmp-") for p in blobs)
+
+    assert blobs_collect().removed == 0  # younger than the grace period
+    assert sorted(blobs_collect(grace_seconds=0).originals) == sorted(
+        p.relative_to(settings.MEDIA_ROOT).as_posix() for p in blobs
+    )
+    assert media_files(settings) == []
 
 
 def test_a_corrupt_zip_is_refused(tmp_path, settings):
@@ -408,3 +423,166 @@ def test_jsonl_metadata_keeps_structured_values(tmp_path):
     )
     image_set_import(path=folder, set_name="j", kind="reference")
     assert Image.objects.get().metadata == {"sampler": {"steps": 30}}
+
+
+# --- malformed values: each a listed problem naming the file and the row, nothing written -----
+
+
+def manifest_folder(make_folder, text: str, name: str = "manifest.csv", count: int = 2):
+    folder, _ = make_folder(count)
+    (folder / name).write_bytes(text.encode("utf-8", "surrogatepass"))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "seed", ["0", "18446744073709551615", "9223372036854775808", "-9223372036854775808"]
+)
+def test_seeds_are_stored_as_what_they_are_up_to_2_to_the_64_minus_1(make_folder, seed):
+    folder, _ = make_folder(1, rows=[{"file": "img000.png", "seed": seed}])
+    image_set_import(path=folder, set_name="s", kind="reference")
+    assert Image.objects.get().seed == int(seed)
+    assert Image.objects.filter(seed=int(seed)).count() == 1
+
+
+def test_a_seed_past_64_bits_is_a_listed_problem(make_folder, settings):
+    folder = manifest_folder(
+        make_folder, "file,seed\nimg000.png,18446744073709551616\nimg001.png,1.5\n"
+    )
+    with pytest.raises(ImportFailed) as info:
+        image_set_import(path=folder, set_name="s", kind="reference")
+    assert info.value.problems == [
+        "manifest.csv line 2 (img000.png): seed 18446744073709551616 is outside "
+        "-9223372036854775808 to 18446744073709551615 (64 bits)",
+        "manifest.csv line 3 (img001.png): seed '1.5' is not an integer",
+    ]
+    assert_nothing_imported(settings)
+
+
+def test_a_nul_byte_in_a_csv_manifest_is_a_listed_problem(make_folder, settings):
+    folder = manifest_folder(make_folder, "file,prompt\nimg000.png,a cat\nimg001.png,a \x00dog\n")
+    assert "manifest.csv line 3: a NUL byte" in import_fails(folder)
+    assert_nothing_imported(settings)
+
+
+def test_a_nul_in_jsonl_metadata_is_a_listed_problem(make_folder, settings):
+    text = '{"file": "img000.png", "sampler": "euler\\u0000"}\n{"file": "img001.png"}\n'
+    folder = manifest_folder(make_folder, text, name="manifest.jsonl")
+    message = import_fails(folder)
+    assert "manifest.jsonl line 1 (img000.png): metadata holds a NUL character" in message
+    assert "img000.png: not listed" not in message  # one problem per cause
+    assert_nothing_imported(settings)
+
+
+def test_control_characters_and_lone_surrogates_are_listed_problems(make_folder, settings):
+    text = (
+        '{"file": "img000.png", "prompt": "a \\u0007 bell"}\n'
+        '{"file": "img001.png", "caption": "half \\ud800 a pair"}\n'
+    )
+    folder = manifest_folder(make_folder, text, name="manifest.jsonl")
+    with pytest.raises(ImportFailed) as info:
+        image_set_import(path=folder, set_name="s", kind="reference")
+    assert info.value.problems == [
+        "manifest.jsonl line 1 (img000.png): 'prompt' holds the control character '\\x07'",
+        "manifest.jsonl line 2 (img001.png): 'caption' holds an invalid Unicode character "
+        "(lone surrogate '\\ud800')",
+    ]
+    assert_nothing_imported(settings)
+
+
+def test_over_long_prompts_and_metadata_are_listed_problems(make_folder, settings):
+    text = (
+        json.dumps({"file": "img000.png", "prompt": "p" * 20_001}) + "\n"
+        + json.dumps({"file": "img001.png", "notes": "n" * 70_000}) + "\n"
+    )  # fmt: skip
+    folder = manifest_folder(make_folder, text, name="manifest.jsonl")
+    with pytest.raises(ImportFailed) as info:
+        image_set_import(path=folder, set_name="s", kind="reference")
+    assert info.value.problems == [
+        "manifest.jsonl line 1 (img000.png): 'prompt' is 20,001 characters, over the limit "
+        "of 20,000",
+        "manifest.jsonl line 2 (img001.png): the other columns (metadata) take 70,013 bytes, "
+        "over the limit of 65,536",
+    ]
+    assert_nothing_imported(settings)
+
+
+@pytest.mark.parametrize(
+    "name,problem",
+    [
+        (
+            "d" * 300 + "/" + "n" * 250 + ".png",
+            "the file name is 555 characters, over the limit of 500",
+        ),
+        ("bad\x1b[31m.png", "the file name holds the control character '\\x1b'"),
+    ],
+)
+def test_a_bad_zip_entry_name_is_a_listed_problem(tmp_path, settings, name, problem):
+    archive = tmp_path / "names.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ok.png", png_bytes(1))
+        zf.writestr(name, png_bytes(2))
+    assert problem in import_fails(archive)
+    assert_nothing_imported(settings)
+
+
+def test_a_long_set_name_is_a_listed_problem(make_folder, settings):
+    folder, _ = make_folder(1)
+    assert "the set name is 201 characters, over the limit of 200" in import_fails(
+        folder, set_name="s" * 201
+    )
+    assert_nothing_imported(settings)
+
+
+def test_a_16_bit_image_too_big_to_decode_is_refused_before_decoding(
+    tmp_path, settings, monkeypatch
+):
+    # 1200 x 1000 16-bit greyscale: 2.4 MB of samples, about 21 MB through the conversion
+    # to 8-bit RGB; the limit is set below that, and the decoder must never run on it.
+    settings.EVALSITE_MAX_DECODE_BYTES = 10 * 2**20
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    PILImage.fromarray(np.zeros((1000, 1200), dtype=np.uint16)).save(folder / "deep.png")
+    decoded = []
+    real_load = images_module._load_first_frame
+
+    def recording_load(img, name):
+        decoded.append(name)
+        return real_load(img, name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(images_module, "_load_first_frame", recording_load)
+        message = import_fails(folder)
+    assert "deep.png: 1200x1000 in mode I;16 needs about 21 MB to decode, over the limit" in message
+    assert decoded == []
+    assert_nothing_imported(settings)
+
+
+def test_more_files_than_the_limit_are_refused_before_any_is_read(make_folder, settings):
+    settings.EVALSITE_MAX_IMPORT_FILES = 2
+    folder, _ = make_folder(3)
+    assert "3 files, over the limit of 2 per import" in import_fails(folder)
+    assert_nothing_imported(settings)
+
+
+def test_a_failed_import_leaves_no_temporary_file(make_folder, settings):
+    folder, names = make_folder(3)
+    (folder / "bad.png").write_bytes(b"no")
+    import_fails(folder)
+    assert media_files(settings) == []
+
+
+def test_a_concurrent_import_that_committed_first_makes_this_one_a_listed_problem(
+    make_folder, monkeypatch, settings
+):
+    # Between this import's checks and its insert, another import adds the same file.
+    folder, _ = make_folder(2)
+    other, _ = make_folder(1, name="other")
+    image_set_import(path=other, set_name="s", kind="reference")
+    from metrics.services import imports
+
+    real = imports.against_existing
+    monkeypatch.setattr(imports, "against_existing", lambda s, checked, p: (checked, 0))
+    message = import_fails(folder)
+    monkeypatch.setattr(imports, "against_existing", real)
+    assert "another import into it committed while this one ran" in message
+    assert Image.objects.count() == 1

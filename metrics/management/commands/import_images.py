@@ -61,7 +61,9 @@ class Command(BaseCommand):
                 return
             bar = bars.get(stage)
             if bar is None:
-                label = {"check": "checking", "store": "storing"}.get(stage, stage)
+                label = {"check": "checking", "store": "storing", "rows": "saving rows"}.get(
+                    stage, stage
+                )
                 bar = bars[stage] = tqdm(total=total, desc=label, unit="img", leave=False)
             bar.update(done - bar.n)
 
