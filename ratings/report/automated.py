@@ -25,7 +25,7 @@ import numpy as np
 
 from metrics.services.recipes import RECIPES
 from ratings.models.campaigns import Protocol
-from ratings.report.human import Frame
+from ratings.report.human import Frame, criterion_id
 from ratings.stats import group_means, item_correlation, model_means_bootstrap, system_correlation
 from ratings.stats._common import to_plain
 
@@ -167,7 +167,7 @@ def correlations_section(
     frame: Frame,
     scores: list[dict[str, Any]],
     pairwise: list[dict[str, Any]],
-    human_reps: dict[str, np.ndarray],
+    human_reps: dict[tuple[str, str], np.ndarray],
 ) -> dict[str, Any]:
     """System-level and item-level correlations of every criterion with every metric."""
     d = frame.data
@@ -186,7 +186,7 @@ def correlations_section(
     system = []
     for section, measure, values in humans:
         human = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-        reps = human_reps.get(section["criterion"])
+        reps = human_reps.get(criterion_id(section))
         pairwise_bt = section["protocol"] == Protocol.COMPARE
         if (
             pairwise_bt
@@ -220,6 +220,7 @@ def correlations_section(
                 to_plain(
                     {
                         "criterion": section["criterion"],
+                        "protocol": section["protocol"],
                         "criterion_name": section["name"],
                         "human_measure": measure,
                         "metric": metric,
@@ -264,6 +265,7 @@ def correlations_section(
                 to_plain(
                     {
                         "criterion": crit["key"],
+                        "protocol": crit["protocol"],
                         "criterion_name": crit["name"],
                         "human_measure": "mean rating of the image",
                         "metric": metric,
@@ -330,6 +332,7 @@ def _grid_item_correlations(frame: Frame, by_metric: dict[str, dict[int, dict]])
                 to_plain(
                     {
                         "criterion": crit["key"],
+                        "protocol": crit["protocol"],
                         "criterion_name": crit["name"],
                         "human_measure": "mean grid rating of a model's images of one prompt",
                         "metric": metric,

@@ -35,6 +35,11 @@ from ratings.stats import (
 from ratings.stats._common import to_plain
 
 
+def criterion_id(crit: dict[str, Any]) -> tuple[str, str]:
+    """A criterion's identity in a report: its protocol and key (one key may exist per protocol)."""
+    return (str(crit["protocol"]), str(crit["criterion"] if "criterion" in crit else crit["key"]))
+
+
 @dataclass
 class Frame:
     """The ratings in use (after the exclusion switch) and the shared prompt resamples."""
@@ -104,8 +109,9 @@ def _n_distinct(group: np.ndarray, member: np.ndarray, n_groups: int) -> np.ndar
 def scores_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Per rate/grid criterion: each model's mean rating with its prompt-bootstrap interval.
 
-    Also returns the bootstrap replicates (n_resamples x models) per criterion key, for the
-    system-level correlation intervals.
+    Also returns the bootstrap replicates (n_resamples x models) per criterion identity
+    ``(protocol, key)``, for the system-level correlation intervals: a campaign may ask one key
+    both as a rating and as a comparison, and those are two different measures.
     """
     d = frame.data
     out, replicates = [], {}
@@ -125,7 +131,7 @@ def scores_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.nda
             confidence=frame.confidence,
             keep_replicates=True,
         )
-        replicates[crit["key"]] = means.replicates
+        replicates[criterion_id(crit)] = means.replicates
         used = frame.of_criterion(c)
         cant = d.rating_cant_tell[used]
         cant_models = d.item_model[d.rating_item[used][cant]]
@@ -239,7 +245,7 @@ def pairwise_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.n
             entry["note"] = bt.note
             entry["prior"] = bt.prior
             entry["resampled"] = bt.resampled
-            replicates[crit["key"]] = bt.replicates
+            replicates[criterion_id(crit)] = bt.replicates
             order = np.argsort(-np.nan_to_num(bt.score, nan=-np.inf), kind="stable")
             entry["ranking"] = [int(k) for k in order if np.isfinite(bt.score[k])]
         entry["significance"] = _sign_tests(a, b, outcome, m)
