@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from metrics.engine.metadata import metric_info
 from metrics.services.recipes import RECIPES
 from ratings.models.campaigns import Protocol
 from ratings.report.human import Frame, criterion_id
@@ -31,17 +32,13 @@ from ratings.stats._common import to_plain
 
 
 def metric_label(metric: str) -> str:
-    """The human name of a metric (the recipe's label; the key for unknown metrics)."""
-    recipe = RECIPES.get(metric)
-    return recipe.label if recipe else metric
+    """The human name of a metric (its declared label; the key for undeclared metrics)."""
+    return metric_info(metric).label
 
 
 def lower_is_better(metric: str) -> bool:
-    """Whether smaller values of ``metric`` are better (FID, KID, CMMD, LPIPS, novelty...)."""
-    recipe = RECIPES.get(metric)
-    if metric == "novelty":
-        return True  # a similarity to the reference set: lower means more novel
-    return bool(recipe and not recipe.higher_is_better)
+    """Whether smaller values of ``metric`` are better, as declared in the engine's metadata."""
+    return metric_info(metric).lower_is_better
 
 
 def _metric_order(names: set[str]) -> list[str]:
@@ -63,6 +60,8 @@ def metrics_section(frame: Frame) -> dict[str, Any]:
                 "metric": metric,
                 "label": metric_label(metric),
                 "lower_is_better": lower_is_better(metric),
+                "direction": metric_info(metric).direction_text,
+                "unit": metric_info(metric).unit,
                 "per_image": any(r["id"] in d.run_items for r in runs.values()),
                 "models": [_metric_cell(runs.get(k), d.run_items) for k in range(len(d.models))],
             }
@@ -176,12 +175,26 @@ def correlations_section(
         by_metric.setdefault(run["metric"], {})[run["model"]] = run
     metric_reps = {m: _metric_replicates(frame, runs) for m, runs in by_metric.items()}
 
+    notes = []
     humans = []
     for s in scores:
         humans.append((s, "mean rating", [r["mean"] for r in s["models"]]))
     for p in pairwise:
         if p.get("ranking") is not None:
             humans.append((p, "Bradley-Terry score", [r.get("score") for r in p["models"]]))
+        elif len(p.get("groups") or []) > 1:
+            notes.append(
+                f"{p['name']}: no system-level correlation with Bradley-Terry scores, because "
+                "groups of models were never compared with each other (their scores are not on "
+                "one scale)."
+            )
+    if frame.n_models < 3:
+        notes.append(
+            f"With {frame.n_models} model{'s' if frame.n_models != 1 else ''} no system-level "
+            "correlation can be computed: it needs at least 3 models."
+        )
+        humans = []
+    dropped = 0
 
     system = []
     for section, measure, values in humans:
@@ -207,6 +220,9 @@ def correlations_section(
             if pairwise_bt:
                 # Bradley-Terry resamples its own prompts: only the human side is resampled.
                 m_reps = None
+            if np.count_nonzero(np.isfinite(human) & np.isfinite(metric_values)) < 3:
+                dropped += 1  # fewer than 3 models with both numbers: nothing to correlate
+                continue
             corr = system_correlation(
                 human,
                 metric_values,
@@ -275,7 +291,11 @@ def correlations_section(
                 )
             )
     item += _grid_item_correlations(frame, by_metric)
-    notes = []
+    if dropped:
+        notes.append(
+            f"{dropped} criterion and metric pair(s) have fewer than 3 models with both a human "
+            "score and a metric value: no correlation is shown for them."
+        )
     if any(c["protocol"] == Protocol.GRID for c in d.criteria) and not any(
         r["per_prompt"] for r in d.runs
     ):

@@ -26,9 +26,11 @@ import numpy as np
 from django.template.loader import render_to_string
 
 from metrics import selectors as catalog
+from metrics.engine.metadata import METRICS
 from ratings.models import Campaign
 from ratings.report.builder import report_data_collect
 from ratings.report.present import report_view
+from ratings.report.tables import CORRELATIONS
 
 FORMATS = ("csv", "json", "html")
 CONTENT_TYPES = {
@@ -138,26 +140,8 @@ def _models_table(report: dict[str, Any]) -> str:
 
 
 def _correlations(report: dict[str, Any]) -> str:
-    header = [
-        "level", "criterion", "human_measure", "metric", "metric_negated", "n",
-        "spearman", "spearman_low", "spearman_high", "spearman_p", "kendall", "kendall_low",
-        "kendall_high", "kendall_p", "pearson", "pearson_low", "pearson_high", "pearson_p",
-        "interval_method", "warning", "sign_note",
-    ]  # fmt: skip
-    rows = []
-    for c in report["correlations"]["system"] + report["correlations"]["item"]:
-        row = [
-            c["level"],
-            c["criterion"],
-            c["human_measure"],
-            c["metric"],
-            int(c["metric_negated"]),
-            c["n"],
-        ]
-        for name in ("spearman", "kendall", "pearson"):
-            row += [c[name]["value"], c[name]["low"], c[name]["high"], c[name]["p_value"]]
-        rows.append(row + [c["interval_method"], c["warning"], c["sign_note"]])
-    return _csv(header, rows)
+    rows = report["correlations"]["system"] + report["correlations"]["item"]
+    return _csv(CORRELATIONS.csv_header(), CORRELATIONS.csv_rows(rows))
 
 
 def _significance(report: dict[str, Any]) -> str:
@@ -260,7 +244,9 @@ def _readme(report: dict[str, Any]) -> str:
         "provenance.json).",
         f"  Software: {json.dumps(meta['software'])}.",
         "",
-        "Sign convention: lower-is-better metrics (FID, KID, CMMD, LPIPS, class KL, novelty) are",
+        "Sign convention: lower-is-better metrics ("
+        + ", ".join(sorted(i.label for i in METRICS.values() if i.lower_is_better))
+        + ") are",
         "negated before correlating, so a positive correlation means the metric agrees with people.",
         "",
         "Files:",

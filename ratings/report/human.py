@@ -239,18 +239,48 @@ def pairwise_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.n
                     win_rate=bt.win_rate[k],
                     win_rate_low=bt.win_rate_low[k],
                     win_rate_high=bt.win_rate_high[k],
+                    bound=bt.bound[k],
                 )
             entry["models"].append(row)
         if bt is not None:
-            entry["note"] = bt.note
-            entry["prior"] = bt.prior
-            entry["resampled"] = bt.resampled
+            entry.update(_bt_summary(bt, d.models))
             replicates[criterion_id(crit)] = bt.replicates
-            order = np.argsort(-np.nan_to_num(bt.score, nan=-np.inf), kind="stable")
-            entry["ranking"] = [int(k) for k in order if np.isfinite(bt.score[k])]
         entry["significance"] = _sign_tests(a, b, outcome, m)
         out.append(to_plain(entry))
     return out, replicates
+
+
+def _bt_summary(bt, models: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ranking within each comparison group, and plain notes on what the votes cannot tell."""
+    groups = []
+    for group in bt.groups:
+        order = sorted(group, key=lambda k: -bt.score[k])
+        groups.append({"models": list(group), "ranking": order,
+                       "labels": [models[k]["label"] for k in order]})  # fmt: skip
+    notes = [bt.note] if bt.note else []
+    for side, verb, word in (("lower", "never lost", "below"), ("upper", "never won", "above")):
+        names = [models[k]["label"] for k, b in enumerate(bt.bound) if b == side]
+        if names:
+            notes.append(
+                f"{', '.join(names)} {verb}: the votes bound the score from {word} only, so the "
+                f"interval is one-sided ({'≥' if side == 'lower' else '≤'} the bound, exact given "
+                "the other models' scores); the point score itself comes from the small prior."
+            )
+    if len(groups) > 1:
+        notes.append(
+            "These groups of models were never compared with each other, so the votes cannot "
+            "order one group against another: "
+            + "; ".join("{" + ", ".join(g["labels"]) + "}" for g in groups)
+            + ". Rankings and scores hold within a group only."
+        )
+    return {
+        "note": " ".join(notes),
+        "prior": bt.prior,
+        "resampled": bt.resampled,
+        "groups": groups,
+        # One flat ranking only means something when every model was compared with every other.
+        "ranking": groups[0]["ranking"] if len(groups) == 1 else None,
+    }
 
 
 def _sign_tests(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, m: int) -> dict[str, Any]:

@@ -9,32 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-
-def fmt(value: Any, digits: int = 2) -> str:
-    """A number for a table cell: fixed digits, an en dash for missing."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if abs(value) >= 1e4 or (value != 0 and abs(value) < 0.5 * 10 ** (-digits)):
-            return f"{value:.{digits}e}"
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def interval(low: Any, high: Any, digits: int = 2) -> str:
-    if low is None or high is None:
-        return "–"
-    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
-
-
-def pvalue(p: Any) -> str:
-    if p is None:
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+from ratings.report.present_format import bounded, fmt, interval, pvalue
+from ratings.report.tables import CORRELATIONS
 
 
 def _matrix(labels: list[str], cell: Callable[[int, int], str]) -> dict[str, Any]:
@@ -55,10 +31,8 @@ HEADS = {
                    "values"],
     "judge_head": ["judge", "ratings", "can't tell", "gold accuracy", "median ms", "agreement",
                    "bias", "flagged", "excluded", "included"],
-    "system_head": ["criterion", "metric", "models", "Spearman", "interval", "Kendall",
-                    "interval", "Pearson", "p (Spearman)", "warning"],
-    "item_head": ["criterion", "metric", "images", "Spearman", "interval", "Kendall", "Pearson",
-                  "p (Spearman)"],
+    "system_head": CORRELATIONS.heads(),
+    "item_head": CORRELATIONS.heads(),
 }  # fmt: skip
 
 
@@ -91,11 +65,14 @@ def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -
                 "bt_plot": plots.get(f"bt-{p['criterion']}", ""),
                 "heatmap": plots.get(f"winrate-{p['criterion']}", ""),
                 "rows": [
-                    [r["label"], fmt(r.get("score")), interval(r.get("low"), r.get("high")),
+                    [r["label"], fmt(r.get("score")),
+                     bounded(r.get("low"), r.get("high"), r.get("bound", "")),
                      fmt(r.get("elo"), 0), fmt(r.get("win_rate")),
-                     interval(r.get("win_rate_low"), r.get("win_rate_high")), fmt(r["n_votes"])]
+                     bounded(r.get("win_rate_low"), r.get("win_rate_high"), r.get("bound", "")),
+                     fmt(r["n_votes"])]
                     for r in p["models"]
                 ],
+                "groups": [g["labels"] for g in p.get("groups") or []],
                 "win_rate": _matrix(labels, lambda i, j, p=p: fmt(p["win_rate"][i][j])),
                 "sign_test": _matrix(labels, lambda i, j, s=sig: pvalue(s["p_holm"][i][j])),
                 "sign_method": sig["method"],
@@ -142,22 +119,11 @@ def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -
             if not cell["reference_matches"]:
                 text += f" (vs {cell['reference_set']})"
             cells.append(text)
-        arrow = "↓ lower is better" if row["lower_is_better"] else "↑ higher is better"
+        arrow = row["direction"]
         metric_rows.append({"label": row["label"], "arrow": arrow, "cells": cells})
     corr = report["correlations"]
-    system_rows = [
-        [c["criterion_name"], c["metric_label"] + (" (negated)" if c["metric_negated"] else ""),
-         fmt(c["n"]), fmt(c["spearman"]["value"]), interval(c["spearman"]["low"], c["spearman"]["high"]),
-         fmt(c["kendall"]["value"]), interval(c["kendall"]["low"], c["kendall"]["high"]),
-         fmt(c["pearson"]["value"]), pvalue(c["spearman"]["p_value"]), c["warning"]]
-        for c in corr["system"]
-    ]  # fmt: skip
-    item_rows = [
-        [c["criterion_name"], c["metric_label"] + (" (negated)" if c["metric_negated"] else ""),
-         fmt(c["n"]), fmt(c["spearman"]["value"]), interval(c["spearman"]["low"], c["spearman"]["high"]),
-         fmt(c["kendall"]["value"]), fmt(c["pearson"]["value"]), pvalue(c["spearman"]["p_value"])]
-        for c in corr["item"]
-    ]  # fmt: skip
+    system_rows = CORRELATIONS.page_rows(corr["system"])
+    item_rows = CORRELATIONS.page_rows(corr["item"])
     scatter = [{"key": key, "svg": svg} for key, svg in plots.items() if key.startswith("scatter-")]
 
     def tiles(items: list[dict], caption: Callable[[dict], str]) -> list[dict]:

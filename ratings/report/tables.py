@@ -1,0 +1,109 @@
+"""Tables described once, by their columns, and rendered from that one description.
+
+A :class:`Table` is a tuple of :class:`Column` s: a heading, the raw value (what the CSV and
+JSON carry) and how the page shows it. The page, the HTML export and the CSV bundle render the
+same rows through the same columns, so adding a column is one line here, never a header list
+to keep in step with positional rows elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ratings.report.present_format import fmt, interval, pvalue
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: CSV name, page heading, raw value of a row, and its page text."""
+
+    name: str
+    head: str
+    value: Callable[[dict[str, Any]], Any]
+    text: Callable[[dict[str, Any]], str] | None = None  # default: fmt(value)
+    page: bool = True  # shown on the page (every column goes to the CSV)
+    csv: bool = True
+
+    def show(self, row: dict[str, Any]) -> str:
+        return self.text(row) if self.text else fmt(self.value(row))
+
+
+@dataclass(frozen=True)
+class Table:
+    """An ordered set of columns."""
+
+    columns: tuple[Column, ...]
+
+    def heads(self) -> list[str]:
+        return [c.head for c in self.columns if c.page]
+
+    def page_rows(self, rows: Iterable[dict[str, Any]]) -> list[list[str]]:
+        return [[c.show(r) for c in self.columns if c.page] for r in rows]
+
+    def csv_header(self) -> list[str]:
+        return [c.name for c in self.columns if c.csv]
+
+    def csv_rows(self, rows: Iterable[dict[str, Any]]) -> list[list[Any]]:
+        return [[c.value(r) for c in self.columns if c.csv] for r in rows]
+
+
+def key(name: str) -> Callable[[dict[str, Any]], Any]:
+    """The value of ``row[name]`` (dotted names reach into nested dicts)."""
+    parts = name.split(".")
+
+    def get(row: dict[str, Any]) -> Any:
+        value: Any = row
+        for part in parts:
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    return get
+
+
+def _coef_columns(name: str, title: str, *, with_interval: bool = True) -> tuple[Column, ...]:
+    cols = [Column(name, title, key(f"{name}.value"))]
+    cols.append(
+        Column(f"{name}_low", "interval", key(f"{name}.low"), page=with_interval,
+               text=lambda r: interval(r[name]["low"], r[name]["high"]))
+    )  # fmt: skip
+    cols.append(Column(f"{name}_high", "", key(f"{name}.high"), page=False))
+    cols.append(
+        Column(f"{name}_p", f"p ({title})", key(f"{name}.p_value"), page=name == "spearman",
+               text=lambda r: p_with_method(r[name]))
+    )  # fmt: skip
+    cols.append(Column(f"{name}_p_method", "", key(f"{name}.p_method"), page=False))
+    return tuple(cols)
+
+
+def p_with_method(coef: dict[str, Any]) -> str:
+    """A p-value that says which p it is: exact enumeration or an asymptotic formula."""
+    method = coef.get("p_method") or ""
+    tag = "exact" if method.startswith("exact") else "asymptotic" if method else ""
+    return pvalue(coef.get("p_value")) + (
+        f" ({tag})" if tag and coef.get("p_value") is not None else ""
+    )
+
+
+def _metric_text(r: dict[str, Any]) -> str:
+    return r["metric_label"] + (" (negated)" if r["metric_negated"] else "")
+
+
+CORRELATIONS = Table(
+    (
+        Column("level", "level", key("level"), page=False),
+        Column("criterion", "criterion", key("criterion"), text=key("criterion_name")),
+        Column("protocol", "protocol", key("protocol"), page=False),
+        Column("human_measure", "human measure", key("human_measure"), text=key("human_measure")),
+        Column("metric", "metric", key("metric"), text=_metric_text),
+        Column("metric_negated", "", lambda r: int(r["metric_negated"]), page=False),
+        Column("n", "points", key("n")),
+        *_coef_columns("spearman", "Spearman"),
+        *_coef_columns("kendall", "Kendall"),
+        *_coef_columns("pearson", "Pearson"),
+        Column("interval_method", "", key("interval_method"), page=False),
+        Column("warning", "warning", key("warning"), text=lambda r: r["warning"] or ""),
+        Column("sign_note", "", key("sign_note"), page=False),
+    )
+)
