@@ -110,7 +110,10 @@ def _metric_cell(run: dict | None, run_items: dict) -> dict[str, Any] | None:
         "high": run["high"],
         "reference_set": run["reference_set"],
         "reference_matches": run["reference_matches"],
-        "n_images": int(run_items[run["id"]][0].size) if run["id"] in run_items else 0,
+        # The run's own sample count; per-image values where the result does not say.
+        "n_images": run["n_images"]
+        if run["n_images"] is not None
+        else (int(run_items[run["id"]][0].size) if run["id"] in run_items else None),
         "finished_at": run["finished_at"],
         "params": run["params"],
         "provenance": run["provenance"],

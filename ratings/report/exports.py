@@ -74,12 +74,29 @@ def report_html(report: dict[str, Any]) -> str:
     return render_to_string("ratings/report/export.html", {"r": report_view(report, thumb=thumb)})
 
 
+# OWASP "CSV injection": a cell starting with one of these is run as a formula by spreadsheets.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell made safe for spreadsheets: text starting with a formula character gets a ``'``.
+
+    Numbers stay numbers (a negative correlation is data, not a formula); only strings are
+    neutralised, as OWASP recommends (prefix a single quote).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv(header: list[str], rows) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow([csv_cell(h) for h in header])
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow([csv_cell(v) for v in row])
     return buf.getvalue()
 
 
@@ -87,6 +104,7 @@ def _raw_ratings(campaign: Campaign, report: dict[str, Any]) -> str:
     d = report_data_collect(campaign=campaign)
     labels = [m["label"] for m in d.models]
     criteria = [c["key"] for c in d.criteria]
+    protocols = [c["protocol"] for c in d.criteria]
     choice_names = {0: "first", 1: "second", 2: "tie", 3: "both_bad"}
     dropped = np.array([j["flagged"] or j["excluded"] for j in d.judges] or [False], dtype=bool)
     include_all = report["meta"]["include_flagged"]
@@ -99,7 +117,8 @@ def _raw_ratings(campaign: Campaign, report: dict[str, Any]) -> str:
             t = d.rating_time_ms[k]
             yield [
                 int(d.rating_id[k]), d.judges[j]["label"], int(d.item_id[i]), d.item_kind[i],
-                criteria[d.rating_criterion[k]], labels[ma] if ma >= 0 else "",
+                criteria[d.rating_criterion[k]], protocols[d.rating_criterion[k]],
+                labels[ma] if ma >= 0 else "",
                 labels[mb] if mb >= 0 else "", int(d.item_image[i]) if d.item_image[i] >= 0 else "",
                 int(d.item_image_b[i]) if d.item_image_b[i] >= 0 else "",
                 d.prompts[p] if p >= 0 else "", "" if np.isnan(value) else int(value),
@@ -109,7 +128,7 @@ def _raw_ratings(campaign: Campaign, report: dict[str, Any]) -> str:
             ]  # fmt: skip
 
     header = [
-        "rating_id", "judge", "item_id", "kind", "criterion", "model", "model_b", "image_id",
+        "rating_id", "judge", "item_id", "kind", "criterion", "protocol", "model", "model_b", "image_id",
         "image_b_id", "prompt", "value", "choice", "cant_tell", "time_ms", "judge_flagged",
         "judge_excluded", "included",
     ]  # fmt: skip
@@ -147,7 +166,7 @@ def _correlations(report: dict[str, Any]) -> str:
 def _significance(report: dict[str, Any]) -> str:
     labels = [m["label"] for m in report["models"]]
     header = [
-        "criterion", "model_i", "model_j", "test", "effect", "effect_low", "effect_high",
+        "criterion", "protocol", "model_i", "model_j", "test", "effect", "effect_low", "effect_high",
         "n", "p", "p_holm",
     ]  # fmt: skip
     rows = []
@@ -158,6 +177,7 @@ def _significance(report: dict[str, Any]) -> str:
                 rows.append(
                     [
                         s["criterion"],
+                        s["protocol"],
                         labels[i],
                         labels[j],
                         "wilcoxon",
@@ -169,7 +189,7 @@ def _significance(report: dict[str, Any]) -> str:
                         s["p_wilcoxon_holm"][i][j],
                     ]
                 )
-                rows.append([s["criterion"], labels[i], labels[j], "paired_bootstrap",
+                rows.append([s["criterion"], s["protocol"], labels[i], labels[j], "paired_bootstrap",
                              s["mean_diff"][i][j], s["low"][i][j], s["high"][i][j],
                              s["n_prompts"][i][j], s["p_bootstrap"][i][j],
                              s["p_bootstrap_holm"][i][j]])  # fmt: skip
@@ -177,9 +197,13 @@ def _significance(report: dict[str, Any]) -> str:
         sig = p["significance"]
         for i in range(n):
             for j in range(i + 1, n):
-                rows.append([p["criterion"], labels[i], labels[j], "sign_test", p["win_rate"][i][j],
-                             None, None, p["games"][i][j], sig["p_value"][i][j],
-                             sig["p_holm"][i][j]])  # fmt: skip
+                # The sign test uses decisive votes only: n and the effect (i's share of them)
+                # are of those votes, like its p-value.
+                won, lost = sig["decisive_wins"][i][j], sig["decisive_wins"][j][i]
+                n_decisive = int(won + lost)
+                rows.append([p["criterion"], p["protocol"], labels[i], labels[j], "sign_test",
+                             won / n_decisive if n_decisive else None, None, None, n_decisive,
+                             sig["p_value"][i][j], sig["p_holm"][i][j]])  # fmt: skip
     return _csv(header, rows)
 
 

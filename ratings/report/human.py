@@ -334,6 +334,7 @@ def significance_section(frame: Frame) -> list[dict[str, Any]]:
             to_plain(
                 {
                     "criterion": crit["key"],
+                    "protocol": crit["protocol"],
                     "name": crit["name"],
                     "method": "per pair of models, the mean difference over shared prompts: "
                     "Wilcoxon signed-rank test and paired bootstrap over prompts, both "
