@@ -27,6 +27,7 @@ from metrics.engine.metadata import metric_info
 from metrics.services.recipes import RECIPES
 from ratings.models.campaigns import Protocol
 from ratings.report.human import Frame, criterion_id
+from ratings.report.preference import pairwise_agreement_rows
 from ratings.stats import group_means, item_correlation, model_means_bootstrap, system_correlation
 from ratings.stats._common import to_plain
 
@@ -306,7 +307,8 @@ def correlations_section(
             "Grid (diversity) criteria get an item-level correlation once a Vendi run exists "
             "for the models' sets (it stores the diversity of each prompt's images)."
         )
-    return {"system": system, "item": item, "notes": notes}
+    pairs = pairwise_agreement_rows(frame, by_metric, _metric_order(set(by_metric)), metric_info)
+    return {"system": system, "item": item, "pairwise": pairs, "notes": notes}
 
 
 def per_grid_ratings(frame: Frame, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -30,7 +30,7 @@ from metrics.engine.metadata import METRICS
 from ratings.models import Campaign
 from ratings.report.builder import report_data_collect
 from ratings.report.present import report_view
-from ratings.report.tables import CORRELATIONS
+from ratings.report.tables import CORRELATIONS, PAIRWISE_AGREEMENT
 
 FORMATS = ("csv", "json", "html")
 CONTENT_TYPES = {
@@ -279,6 +279,8 @@ def _readme(report: dict[str, Any]) -> str:
         "  items.csv          per item and criterion: number of ratings, mean rating, pairwise choice counts",
         "  models.csv         per model: mean rating and interval per criterion, Bradley-Terry scores, metrics",
         "  correlations.csv   system-level (per model) and item-level (per image) correlations",
+        "  pairwise_agreement.csv  comparison criteria: how often a per-image metric prefers the image",
+        "                     judges preferred (decisive votes), with the judges' own ceiling",
         "  significance.csv   paired tests for every pair of models, Holm-adjusted p-values",
         "  agreement.csv      Krippendorff's alpha per criterion with bootstrap interval",
         "  judges.csv         per judge: ratings, gold accuracy, median time, agreement with the others",
@@ -299,6 +301,10 @@ def report_csv_zip(report: dict[str, Any], *, campaign: Campaign) -> bytes:
         "items.csv": _csv(items["columns"], items["rows"]),
         "models.csv": _models_table(report),
         "correlations.csv": _correlations(report),
+        "pairwise_agreement.csv": _csv(
+            PAIRWISE_AGREEMENT.csv_header(),
+            PAIRWISE_AGREEMENT.csv_rows(report["correlations"].get("pairwise", [])),
+        ),
         "significance.csv": _significance(report),
         "agreement.csv": _agreement(report),
         "judges.csv": _judges(report),

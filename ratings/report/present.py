@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ratings.report.present_format import bounded, fmt, interval, pvalue
-from ratings.report.tables import CORRELATIONS
+from ratings.report.tables import CORRELATIONS, PAIRWISE_AGREEMENT
 
 
 def _matrix(labels: list[str], cell: Callable[[int, int], str]) -> dict[str, Any]:
@@ -33,6 +33,7 @@ HEADS = {
                    "bias", "flagged", "excluded", "included"],
     "system_head": CORRELATIONS.heads(),
     "item_head": CORRELATIONS.heads(),
+    "pair_head": PAIRWISE_AGREEMENT.heads(),
 }  # fmt: skip
 
 
@@ -124,6 +125,7 @@ def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -
     corr = report["correlations"]
     system_rows = CORRELATIONS.page_rows(corr["system"])
     item_rows = CORRELATIONS.page_rows(corr["item"])
+    pair_rows = PAIRWISE_AGREEMENT.page_rows(corr.get("pairwise", []))
     scatter = [{"key": key, "svg": svg} for key, svg in plots.items() if key.startswith("scatter-")]
 
     def tiles(items: list[dict], caption: Callable[[dict], str]) -> list[dict]:
@@ -180,6 +182,7 @@ def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -
         "missing": metrics["missing"],
         "system_rows": system_rows,
         "item_rows": item_rows,
+        "pair_rows": pair_rows,
         "correlation_notes": corr["notes"],
         "scatter": scatter,
         "rated": rated,

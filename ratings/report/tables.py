@@ -107,3 +107,34 @@ CORRELATIONS = Table(
         Column("sign_note", "", key("sign_note"), page=False),
     )
 )
+
+
+def _share(value: str, low: str, high: str) -> Callable[[dict[str, Any]], str]:
+    def text(r: dict[str, Any]) -> str:
+        if r.get(value) is None:
+            return "–"
+        return f"{fmt(r[value])} {interval(r.get(low), r.get(high))}"
+
+    return text
+
+
+PAIRWISE_AGREEMENT = Table(
+    (
+        Column("criterion", "criterion", key("criterion"), text=key("criterion_name")),
+        Column("protocol", "protocol", key("protocol"), page=False),
+        Column("metric", "metric", key("metric"), text=_metric_text),
+        Column("metric_negated", "", lambda r: int(r["metric_negated"]), page=False),
+        Column("n_votes", "decisive votes", key("n_votes")),
+        Column("accuracy", "metric agrees", key("accuracy"),
+               text=_share("accuracy", "low", "high")),
+        Column("accuracy_low", "", key("low"), page=False),
+        Column("accuracy_high", "", key("high"), page=False),
+        Column("n_metric_ties", "metric ties", key("n_metric_ties")),
+        Column("n_missing", "no metric value", key("n_missing")),
+        Column("ceiling", "judge vs other judges", key("ceiling"),
+               text=_share("ceiling", "ceiling_low", "ceiling_high")),
+        Column("ceiling_low", "", key("ceiling_low"), page=False),
+        Column("ceiling_high", "", key("ceiling_high"), page=False),
+        Column("n_ceiling", "votes with a majority", key("n_ceiling")),
+    )
+)  # fmt: skip

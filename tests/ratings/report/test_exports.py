@@ -167,9 +167,7 @@ def test_csv_exports_neutralise_formula_cells_and_name_each_criterion_protocol(b
     from ratings.report.exports import csv_cell
 
     Criterion.objects.filter(campaign=built.campaign, key="realism").update(name="=HYPERLINK(1)")
-    built.sets[0].model.__class__.objects.filter(pk=built.sets[0].model_id).update(
-        name="@SUM(A1)"
-    )
+    built.sets[0].model.__class__.objects.filter(pk=built.sets[0].model_id).update(name="@SUM(A1)")
     report = report_build(campaign=built.campaign, n_resamples=30, use_cache=False)
     data = report_export(report, campaign=built.campaign, fmt="csv")
     ratings = _zip_csv(data, "ratings.csv")
