@@ -34,10 +34,10 @@ from ratings.report.galleries import galleries_section
 from ratings.report.human import (
     agreement_section,
     frame_make,
-    pairwise_section,
     scores_section,
     significance_section,
 )
+from ratings.report.pairwise import pairwise_section
 from ratings.report.plots import report_plots
 
 REPORT_VERSION = 1

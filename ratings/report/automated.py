@@ -308,7 +308,41 @@ def correlations_section(
             "for the models' sets (it stores the diversity of each prompt's images)."
         )
     pairs = pairwise_agreement_rows(frame, by_metric, _metric_order(set(by_metric)), metric_info)
-    return {"system": system, "item": item, "pairwise": pairs, "notes": notes}
+    return {
+        "system": system,
+        "item": item,
+        "pairwise": pairs,
+        "summary": correlation_summary(system, item, pairs),
+        "notes": notes,
+    }
+
+
+def correlation_summary(
+    system: list[dict], item: list[dict], pairs: list[dict]
+) -> list[dict[str, Any]]:
+    """One row per criterion and metric: system-level Spearman beside the item-level measure.
+
+    Item level is Spearman per image for ratings and pairwise accuracy (with the judges'
+    ceiling) for comparisons: together they answer "which metric best predicts our judges".
+    """
+    rows: dict[tuple, dict[str, Any]] = {}
+
+    def row(r: dict) -> dict[str, Any]:
+        ident = (r["protocol"], r["criterion"], r["metric"])
+        return rows.setdefault(ident, {
+            "criterion": r["criterion"], "protocol": r["protocol"],
+            "criterion_name": r["criterion_name"], "metric": r["metric"],
+            "metric_label": r["metric_label"], "metric_negated": r["metric_negated"],
+            "system": None, "item": None, "pairwise": None,
+        })  # fmt: skip
+
+    for r in system:
+        row(r)["system"] = {k: r["spearman"][k] for k in ("value", "low", "high")} | {"n": r["n"]}
+    for r in item:
+        row(r)["item"] = {k: r["spearman"][k] for k in ("value", "low", "high")} | {"n": r["n"]}
+    for r in pairs:
+        row(r)["pairwise"] = {k: r[k] for k in ("accuracy", "low", "high", "ceiling", "n_votes")}
+    return list(rows.values())
 
 
 def per_grid_ratings(frame: Frame, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -30,7 +30,7 @@ from metrics.engine.metadata import METRICS
 from ratings.models import Campaign
 from ratings.report.builder import report_data_collect
 from ratings.report.present import report_view
-from ratings.report.tables import CORRELATIONS, PAIRWISE_AGREEMENT
+from ratings.report.tables import ALPHA, CORRELATIONS, JUDGES, PAIRWISE_AGREEMENT, SUMMARY
 
 FORMATS = ("csv", "json", "html")
 CONTENT_TYPES = {
@@ -208,22 +208,11 @@ def _significance(report: dict[str, Any]) -> str:
 
 
 def _agreement(report: dict[str, Any]) -> str:
-    header = ["criterion", "level", "alpha", "low", "high", "alpha_interval", "band", "n_units",
-              "n_values", "n_resamples", "seed"]  # fmt: skip
-    return _csv(
-        header,
-        ([a["criterion"], a["level"], a["alpha"], a["low"], a["high"], a.get("alpha_interval"),
-          a["band"], a["n_units"], a["n_values"], a["n_resamples"], a["seed"]]
-         for a in report["agreement"]["criteria"]),
-    )  # fmt: skip
+    return _csv(ALPHA.csv_header(), ALPHA.csv_rows(report["agreement"]["criteria"]))
 
 
 def _judges(report: dict[str, Any]) -> str:
-    keys = ["judge", "n_ratings", "n_used", "n_cant_tell", "gold_answered", "gold_accuracy",
-            "median_ms", "spearman_vs_others", "mean_abs_diff", "bias", "flagged", "excluded",
-            "included"]  # fmt: skip
-    return _csv(keys + ["flag_reasons"], ([j[k] for k in keys] + ["; ".join(j["flag_reasons"])]
-                                          for j in report["agreement"]["judges"]))  # fmt: skip
+    return _csv(JUDGES.csv_header(), JUDGES.csv_rows(report["agreement"]["judges"]))
 
 
 def _metrics(report: dict[str, Any]) -> str:
@@ -279,6 +268,7 @@ def _readme(report: dict[str, Any]) -> str:
         "  items.csv          per item and criterion: number of ratings, mean rating, pairwise choice counts",
         "  models.csv         per model: mean rating and interval per criterion, Bradley-Terry scores, metrics",
         "  correlations.csv   system-level (per model) and item-level (per image) correlations",
+        "  metric_summary.csv per criterion and metric: system-level Spearman and the item-level measure",
         "  pairwise_agreement.csv  comparison criteria: how often a per-image metric prefers the image",
         "                     judges preferred (decisive votes), with the judges' own ceiling",
         "  significance.csv   paired tests for every pair of models, Holm-adjusted p-values",
@@ -301,6 +291,9 @@ def report_csv_zip(report: dict[str, Any], *, campaign: Campaign) -> bytes:
         "items.csv": _csv(items["columns"], items["rows"]),
         "models.csv": _models_table(report),
         "correlations.csv": _correlations(report),
+        "metric_summary.csv": _csv(
+            SUMMARY.csv_header(), SUMMARY.csv_rows(report["correlations"].get("summary", []))
+        ),
         "pairwise_agreement.csv": _csv(
             PAIRWISE_AGREEMENT.csv_header(),
             PAIRWISE_AGREEMENT.csv_rows(report["correlations"].get("pairwise", [])),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ratings.report.present_format import fmt, interval, pvalue
+from ratings.report.present_format import bounded, fmt, interval, pvalue
 
 
 @dataclass(frozen=True)
@@ -136,5 +136,108 @@ PAIRWISE_AGREEMENT = Table(
         Column("ceiling_low", "", key("ceiling_low"), page=False),
         Column("ceiling_high", "", key("ceiling_high"), page=False),
         Column("n_ceiling", "votes with a majority", key("n_ceiling")),
+    )
+)  # fmt: skip
+
+
+def _item_level_text(r: dict[str, Any]) -> str:
+    if r.get("pairwise"):
+        p = r["pairwise"]
+        return (f"accuracy {fmt(p['accuracy'])} {interval(p['low'], p['high'])}, "
+                f"judges' ceiling {fmt(p['ceiling'])}")  # fmt: skip
+    if r.get("item"):
+        return f"Spearman {fmt(r['item']['value'])} {interval(r['item']['low'], r['item']['high'])}"
+    return "–"
+
+
+SUMMARY = Table(
+    (
+        Column("criterion", "criterion", key("criterion"), text=key("criterion_name")),
+        Column("protocol", "asked as", key("protocol")),
+        Column("metric", "metric", key("metric"), text=_metric_text),
+        Column("system_spearman", "system level (Spearman over models)", key("system.value"),
+               text=lambda r: (f"{fmt(r['system']['value'])} "
+                               f"{interval(r['system']['low'], r['system']['high'])}"
+                               if r.get("system") else "–")),
+        Column("system_low", "", key("system.low"), page=False),
+        Column("system_high", "", key("system.high"), page=False),
+        Column("item_spearman", "", key("item.value"), page=False),
+        Column("pairwise_accuracy", "", key("pairwise.accuracy"), page=False),
+        Column("pairwise_ceiling", "", key("pairwise.ceiling"), page=False),
+        Column("item_level", "item level", lambda r: None, text=_item_level_text, csv=False),
+    )
+)  # fmt: skip
+
+
+SCORES = Table(
+    (
+        Column("model", "model", key("label")),
+        Column("mean", "mean", key("mean")),
+        Column("low", "interval", key("low"), text=lambda r: interval(r["low"], r["high"])),
+        Column("high", "", key("high"), page=False),
+        Column("n_ratings", "ratings", key("n_ratings")),
+        Column("n_judges", "judges", key("n_judges")),
+        Column("n_prompts", "prompts", key("n_prompts")),
+        Column("n_cant_tell", "can't tell", key("n_cant_tell")),
+    )
+)
+
+
+def _bt_interval(low: str, high: str) -> Callable[[dict[str, Any]], str]:
+    return lambda r: bounded(r.get(low), r.get(high), r.get("bound", ""))
+
+
+BRADLEY_TERRY = Table(
+    (
+        Column("model", "model", key("label")),
+        Column("score", "Bradley-Terry", key("score")),
+        Column("low", "interval", key("low"), text=_bt_interval("low", "high")),
+        Column("high", "", key("high"), page=False),
+        Column("bound", "", key("bound"), page=False),
+        Column("elo", "Elo-like", key("elo"), text=lambda r: fmt(r.get("elo"), 0)),
+        Column("win_rate", "win rate", key("win_rate")),
+        Column("win_rate_low", "interval", key("win_rate_low"),
+               text=_bt_interval("win_rate_low", "win_rate_high")),
+        Column("win_rate_high", "", key("win_rate_high"), page=False),
+        Column("n_votes", "votes", key("n_votes")),
+    )
+)  # fmt: skip
+
+ALPHA = Table(
+    (
+        Column("criterion", "criterion", key("criterion"), text=key("name")),
+        Column("level", "level", key("level")),
+        Column("alpha", "alpha", key("alpha"), text=lambda r: fmt(r["alpha"], 3)),
+        Column("low", "interval", key("low"), text=lambda r: interval(r["low"], r["high"], 3)),
+        Column("high", "", key("high"), page=False),
+        Column("alpha_interval", "interval alpha", key("alpha_interval"),
+               text=lambda r: fmt(r.get("alpha_interval"), 3)),
+        Column("band", "band", key("band")),
+        Column("n_units", "units", key("n_units")),
+        Column("n_values", "values", key("n_values")),
+        Column("n_resamples", "", key("n_resamples"), page=False),
+        Column("seed", "", key("seed"), page=False),
+    )
+)  # fmt: skip
+
+JUDGES = Table(
+    (
+        Column("judge", "judge", key("judge")),
+        Column("n_ratings", "ratings", key("n_ratings")),
+        Column("n_used", "", key("n_used"), page=False),
+        Column("n_cant_tell", "can't tell", key("n_cant_tell")),
+        Column("gold_answered", "", key("gold_answered"), page=False),
+        Column("gold_accuracy", "gold accuracy", key("gold_accuracy")),
+        Column("median_ms", "median ms", key("median_ms"), text=lambda r: fmt(r["median_ms"], 0)),
+        Column("spearman_vs_others", "agreement", key("spearman_vs_others")),
+        Column("mean_abs_diff", "", key("mean_abs_diff"), page=False),
+        Column("bias", "bias", key("bias")),
+        Column("flagged", "flagged", key("flagged"),
+               text=lambda r: ", ".join(r["flag_reasons"]) if r["flagged"] else ""),
+        Column("excluded", "excluded", key("excluded"),
+               text=lambda r: "yes" if r["excluded"] else ""),
+        Column("included", "included", key("included"),
+               text=lambda r: "yes" if r["included"] else "no"),
+        Column("flag_reasons", "", lambda r: "; ".join(r["flag_reasons"]), page=False),
     )
 )  # fmt: skip

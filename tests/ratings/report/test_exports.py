@@ -46,6 +46,7 @@ def test_the_csv_bundle_holds_every_table_and_states_its_provenance(built, repor
     assert set(zf.namelist()) == {
         "README.txt", "ratings.csv", "items.csv", "models.csv", "correlations.csv",
         "significance.csv", "agreement.csv", "judges.csv", "metrics.csv", "provenance.json",
+        "metric_summary.csv", "pairwise_agreement.csv",
     }  # fmt: skip
     ratings = list(csv.DictReader(io.StringIO(zf.read("ratings.csv").decode())))
     assert len(ratings) == Rating.objects.filter(item__campaign=built.campaign).count()

@@ -66,3 +66,26 @@ def test_a_rating_and_a_comparison_sharing_a_key_keep_their_own_resamples(shared
     # The comparison's row is the Bradley-Terry score, with its own (different) interval.
     assert by_protocol["compare"]["human_measure"] == "Bradley-Terry score"
     assert by_protocol["compare"]["pearson"]["low"] != pytest.approx(rating["pearson"]["low"])
+
+
+def test_tables_are_rendered_from_one_column_specification_for_page_and_csv(shared_key):
+    import csv
+    import io
+    import zipfile
+
+    from ratings.report import report_build
+    from ratings.report.exports import report_export
+    from ratings.report.present import report_view
+    from ratings.report.tables import CORRELATIONS, JUDGES
+
+    built, _ = shared_key
+    report = report_build(campaign=built.campaign, n_resamples=50, use_cache=False)
+    view = report_view(report, thumb=lambda i: None)
+    assert "human measure" in view["system_head"]
+    assert all(len(row) == len(view["system_head"]) for row in view["system_rows"])
+    measures = {row[view["system_head"].index("human measure")] for row in view["system_rows"]}
+    assert measures == {"mean rating", "Bradley-Terry score"}
+    bundle = zipfile.ZipFile(io.BytesIO(report_export(report, campaign=built.campaign, fmt="csv")))
+    for name, table in (("correlations.csv", CORRELATIONS), ("judges.csv", JUDGES)):
+        header = next(csv.reader(io.StringIO(bundle.read(name).decode())))
+        assert header == table.csv_header()
