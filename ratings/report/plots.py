@@ -132,7 +132,7 @@ def report_plots(report: dict[str, Any]) -> dict[str, str]:
     plots: dict[str, str] = {}
     labels = [m["label"] for m in report["models"]]
     for section in report["scores"]:
-        plots[f"scores-{section['criterion']}"] = scores_plot(section)
+        plots[f"scores-{section['protocol']}-{section['criterion']}"] = scores_plot(section)
     for section in report["pairwise"]:
         if section.get("groups"):
             plots[f"bt-{section['criterion']}"] = scores_plot(section, value="score")

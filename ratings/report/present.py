@@ -52,7 +52,7 @@ def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -
         {
             "name": s["name"],
             "key": s["criterion"],
-            "plot": plots.get(f"scores-{s['criterion']}", ""),
+            "plot": plots.get(f"scores-{s['protocol']}-{s['criterion']}", ""),
             "rows": SCORES.page_rows(
                 sorted(s["models"], key=lambda r: -(r["mean"] if r["mean"] is not None else -1e9))
             ),
