@@ -21,6 +21,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from metrics.engine.metadata import metric_info
 from metrics.forms_runs import params_check
 from metrics.models import ImageSet, MetricRun, MetricRunItem
 from metrics.selectors import metric_run_by_idempotency_key
@@ -51,8 +52,7 @@ class MetricRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_metric_label(self, run: MetricRun) -> str:
-        recipe = RECIPES.get(run.metric)
-        return recipe.label if recipe else run.metric
+        return metric_info(run.metric).label
 
     def get_progress(self, run: MetricRun) -> dict:
         return {

@@ -19,9 +19,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from metrics.engine.metadata import metric_info
 from metrics.forms_runs import RunFilterForm, RunStartForm, recipe_rows
 from metrics.models import ImageSet, MetricRun, MetricRunItem
-from metrics.services.recipes import RECIPES
 from metrics.services.runs import RunRefused, metric_run_cancel, metric_run_create
 from metrics.services.runs.sweep import run_waiting_reason
 
@@ -226,7 +226,7 @@ def run_list(request):
     rows = [
         {
             "run": run,
-            "label": RECIPES[run.metric].label if run.metric in RECIPES else run.metric,
+            "label": metric_info(run.metric).label,
             "summary": summary_text(run),
             "duration": duration_text(run),
         }
@@ -250,14 +250,12 @@ def run_detail(request, pk: int):
         item.value_text = value_text(item.value, run.metric)
         item.raw_text = _cell(item.raw.get("pair_value")) if item.raw else ""
     extra_rows, notes = result_rows(run)
-    recipe = RECIPES.get(run.metric)
     result = run.result or {}
     context = {
         "run": run,
-        "label": recipe.label if recipe else run.metric,
-        "higher_is_better": result.get(
-            "higher_is_better", recipe.higher_is_better if recipe else None
-        ),
+        "label": metric_info(run.metric).label,
+        # The declared direction, never the one stored with an old result.
+        "higher_is_better": metric_info(run.metric).higher_is_better,
         "value": value_text(run.value, run.metric),
         "std": value_text(run.std, run.metric) if run.std is not None else "",
         "interval": (

@@ -71,5 +71,4 @@ def class_kl_from_logits(
             logits="unbiased (pool3 @ fc.weight.T, no bias)",
             **(params or {}),
         ),
-        higher_is_better=False,
     )

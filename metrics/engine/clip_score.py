@@ -92,7 +92,6 @@ def clip_score_from_embeddings(
             "bootstrap": {"resamples": resamples, "level": 0.95, "seed": seed},
             **(provenance or {}),
         },
-        higher_is_better=True,
     )
 
 
@@ -154,7 +153,6 @@ def directional_similarity_from_embeddings(
             "bootstrap": {"resamples": resamples, "level": 0.95, "seed": seed},
             **(provenance or {}),
         },
-        higher_is_better=True,
     )
 
 

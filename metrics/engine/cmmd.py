@@ -104,5 +104,4 @@ def cmmd_from_embeddings(
             "embedding": "clip, L2-normalised",
             **(provenance or {}),
         },
-        higher_is_better=False,
     )

@@ -217,7 +217,6 @@ def fid_from_stats(
         n=n,
         extra={"notes": notes} if notes else {},
         provenance=provenance(metric="fid", dim=dim, forced=force or None, **(params or {})),
-        higher_is_better=False,
     )
 
 

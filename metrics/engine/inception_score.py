@@ -85,5 +85,4 @@ def inception_score_from_logits(
             logits="unbiased (pool3 @ fc.weight.T, no bias)",
             **(params or {}),
         ),
-        higher_is_better=True,
     )

@@ -117,5 +117,4 @@ def kid_from_features(
             estimator="unbiased",
             **(params or {}),
         ),
-        higher_is_better=False,
     )

@@ -405,7 +405,6 @@ def lpips_pairs(
     return mean_result(
         "lpips",
         per_item,
-        higher_is_better=False,
         seed=seed,
         extra=pairing_extra(pairing),
         params={**_params(model), **pairing_params(pairing, resize_to_match=resize_to_match)},

@@ -101,7 +101,6 @@ def lpips_diversity(
     return mean_result(
         "lpips_diversity",
         per_item,
-        higher_is_better=True,
         seed=seed,
         n=len(paths),
         extra=extra,

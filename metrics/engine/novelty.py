@@ -107,5 +107,4 @@ def novelty_from_embeddings(
             **(provenance or {}),
         },
         # The value is a similarity to the training data: lower means more novel.
-        higher_is_better=False,
     )

@@ -241,7 +241,7 @@ def mean_result(
     metric: str,
     per_item: dict[str, float],
     *,
-    higher_is_better: bool,
+    higher_is_better: bool | None = None,
     seed: int | None = 0,
     resamples: int = 1000,
     level: float = 0.95,

@@ -184,7 +184,6 @@ def prdc_from_features(
             value=values[name],
             n=dict(n),
             provenance={"reference": refs[name], **prov},
-            higher_is_better=True,
         )
         for name in PRDC_METRICS
     }

@@ -80,9 +80,7 @@ def psnr_mse_results(
     params = {"data_range": DATA_RANGE, **(params or {})}
     per_psnr = {k: psnr_from_mse(v) for k, v in per_pair_mse.items()}
     identical = sorted(k for k, v in per_pair_mse.items() if v == 0.0)
-    mse_result = mean_result(
-        "mse", per_pair_mse, higher_is_better=False, seed=seed, params=params, extra=extra
-    )
+    mse_result = mean_result("mse", per_pair_mse, seed=seed, params=params, extra=extra)
     psnr_extra: dict[str, Any] = dict(extra or {})
     notes = list(psnr_extra.pop("notes", []))
     psnr_extra["identical_pairs"] = len(identical)
@@ -108,7 +106,6 @@ def psnr_mse_results(
     psnr_result = mean_result(
         "psnr",
         per_psnr,
-        higher_is_better=True,
         seed=seed,
         params={**params, "mean": "over pairs with finite PSNR (identical pairs counted apart)"},
         extra=psnr_extra,

@@ -26,7 +26,20 @@ class MetricResult:
     per_item: dict[str, float] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
-    higher_is_better: bool = True
+    # None: the direction declared in metrics.engine.metadata (the one source of truth).
+    higher_is_better: bool | None = None
+
+    def __post_init__(self) -> None:
+        from metrics.engine.metadata import metric_info
+
+        info = metric_info(self.metric)
+        if self.higher_is_better is None:
+            self.higher_is_better = info.higher_is_better
+        elif info.known and self.higher_is_better != info.higher_is_better:
+            raise ValueError(
+                f"{self.metric} is declared {info.better}-is-better in metrics.engine.metadata; "
+                "a result cannot say otherwise."
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (infinities as the strings "inf"/"-inf", NaN as None)."""

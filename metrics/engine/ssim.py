@@ -211,7 +211,6 @@ def _pair_result(
     return mean_result(
         metric,
         per_item,
-        higher_is_better=True,
         seed=seed,
         extra=pairing_extra(pairing),
         params={**params, **pairing_params(pairing, resize_to_match=resize_to_match)},

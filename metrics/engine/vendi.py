@@ -73,5 +73,4 @@ def vendi_from_embeddings(
             "dim": int(d),
             **(provenance or {}),
         },
-        higher_is_better=True,
     )

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from metrics.engine.metadata import MetricInfo, metric_info
 from metrics.engine.result import MetricResult
 
 
@@ -41,12 +42,12 @@ class RunInputs:
 
 @dataclass(frozen=True)
 class Recipe:
+    """How to compute a metric; its label, unit and direction are its declared metadata."""
+
     name: str
-    label: str
     inputs: str  # "set" | "set+reference" | "pairs"
     extractor: str | None = None  # "inception" | "clip" | None
     texts: str | None = None  # "prompts" | "captions" | None
-    higher_is_better: bool = True
     defaults: dict[str, Any] = field(default_factory=dict)
     aggregate: Callable[[RunInputs], MetricResult] | None = None
     # Pair metrics: a value per (edited, source) uint8 image pair, then a mean result.
@@ -55,6 +56,19 @@ class Recipe:
     pair_batch: Callable[[list[tuple[np.ndarray, np.ndarray]], dict], list[float]] | None = None
     pair_result: Callable[[dict[str, float], dict], MetricResult] | None = None
     queue: str = "gpu"  # where its chunks run
+
+    @property
+    def info(self) -> MetricInfo:
+        """Name, label, unit and direction, from :mod:`metrics.engine.metadata`."""
+        return metric_info(self.name)
+
+    @property
+    def label(self) -> str:
+        return self.info.label
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.info.higher_is_better
 
     @property
     def needs_reference(self) -> bool:
@@ -246,14 +260,13 @@ def recipe_pair_values(
     return [float(recipe.pair_value(a, b, params)) for a, b in pairs]
 
 
-def _mean_result(metric: str, higher_is_better: bool):
+def _mean_result(metric: str):
     def result(per_item: dict[str, float], params: dict) -> MetricResult:
         from metrics.engine.pairs import mean_result
 
         return mean_result(
             metric,
             per_item,
-            higher_is_better=higher_is_better,
             seed=int(params.get("seed", 0)),
             params=params,
         )
@@ -274,41 +287,41 @@ CLIP_DEFAULTS = {"clip_model": None}  # None: the engine's default checkpoint
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in [
-        Recipe("fid", "FID", "set+reference", "inception", higher_is_better=False,
+        Recipe("fid", "set+reference", "inception",
                defaults={**INCEPTION_DEFAULTS, "force": False}, aggregate=_fid),
-        Recipe("kid", "KID", "set+reference", "inception", higher_is_better=False,
+        Recipe("kid", "set+reference", "inception",
                defaults={**INCEPTION_DEFAULTS, "subsets": 100, "subset_size": 1000, "seed": 2020},
                aggregate=_kid),
-        Recipe("is", "Inception Score", "set", "inception",
+        Recipe("is", "set", "inception",
                defaults={**INCEPTION_DEFAULTS, "splits": 10, "seed": 2020}, aggregate=_is),
-        Recipe("class_kl", "Class-distribution KL", "set+reference", "inception",
-               higher_is_better=False, defaults=INCEPTION_DEFAULTS, aggregate=_class_kl),
-        Recipe("precision", "Precision (k-NN)", "set+reference", "inception",
+        Recipe("class_kl", "set+reference", "inception",
+               defaults=INCEPTION_DEFAULTS, aggregate=_class_kl),
+        Recipe("precision", "set+reference", "inception",
                defaults={**INCEPTION_DEFAULTS, "k": 5}, aggregate=_prdc("precision")),
-        Recipe("recall", "Recall (k-NN)", "set+reference", "inception",
+        Recipe("recall", "set+reference", "inception",
                defaults={**INCEPTION_DEFAULTS, "k": 5}, aggregate=_prdc("recall")),
-        Recipe("density", "Density", "set+reference", "inception",
+        Recipe("density", "set+reference", "inception",
                defaults={**INCEPTION_DEFAULTS, "k": 5}, aggregate=_prdc("density")),
-        Recipe("coverage", "Coverage", "set+reference", "inception",
+        Recipe("coverage", "set+reference", "inception",
                defaults={**INCEPTION_DEFAULTS, "k": 5}, aggregate=_prdc("coverage")),
-        Recipe("clip_score", "CLIP score", "set", "clip", texts="prompts",
+        Recipe("clip_score", "set", "clip", texts="prompts",
                defaults={**CLIP_DEFAULTS, "seed": 0}, aggregate=_clip_score),
-        Recipe("clip_direction", "CLIP directional similarity", "pairs", "clip",
+        Recipe("clip_direction", "pairs", "clip",
                texts="captions", defaults={**CLIP_DEFAULTS, "seed": 0}, aggregate=_clip_direction),
-        Recipe("cmmd", "CMMD", "set+reference", "clip", higher_is_better=False,
+        Recipe("cmmd", "set+reference", "clip",
                defaults=CLIP_DEFAULTS, aggregate=_cmmd),
-        Recipe("vendi", "Vendi score", "set", "clip", defaults=CLIP_DEFAULTS, aggregate=_vendi),
-        Recipe("novelty", "Novelty / memorisation", "set+reference", "clip",
+        Recipe("vendi", "set", "clip", defaults=CLIP_DEFAULTS, aggregate=_vendi),
+        Recipe("novelty", "set+reference", "clip",
                defaults={**CLIP_DEFAULTS, "threshold": 0.9, "seed": 0}, aggregate=_novelty),
-        Recipe("ssim", "SSIM", "pairs", None, defaults={"seed": 0}, pair_value=_ssim_value,
-               pair_result=_mean_result("ssim", True), queue="cpu"),
-        Recipe("ms_ssim", "MS-SSIM", "pairs", None, defaults={"seed": 0},
-               pair_value=_ms_ssim_value, pair_result=_mean_result("ms_ssim", True), queue="cpu"),
-        Recipe("psnr", "PSNR", "pairs", None, defaults={"seed": 0}, pair_value=_mse_value,
+        Recipe("ssim", "pairs", None, defaults={"seed": 0}, pair_value=_ssim_value,
+               pair_result=_mean_result("ssim"), queue="cpu"),
+        Recipe("ms_ssim", "pairs", None, defaults={"seed": 0},
+               pair_value=_ms_ssim_value, pair_result=_mean_result("ms_ssim"), queue="cpu"),
+        Recipe("psnr", "pairs", None, defaults={"seed": 0}, pair_value=_mse_value,
                pair_result=_psnr_result, queue="cpu"),
-        Recipe("lpips", "LPIPS", "pairs", None, higher_is_better=False,
+        Recipe("lpips", "pairs", None,
                defaults={"net": "alex", "seed": 0}, pair_value=_lpips_value,
-               pair_batch=_lpips_batch, pair_result=_mean_result("lpips", False)),
+               pair_batch=_lpips_batch, pair_result=_mean_result("lpips")),
     ]
 }  # fmt: skip
 

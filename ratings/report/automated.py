@@ -23,25 +23,23 @@ from typing import Any
 
 import numpy as np
 
+from metrics.engine.metadata import metric_info
 from metrics.services.recipes import RECIPES
 from ratings.models.campaigns import Protocol
-from ratings.report.human import Frame
+from ratings.report.human import Frame, criterion_id
+from ratings.report.preference import pairwise_agreement_rows
 from ratings.stats import group_means, item_correlation, model_means_bootstrap, system_correlation
 from ratings.stats._common import to_plain
 
 
 def metric_label(metric: str) -> str:
-    """The human name of a metric (the recipe's label; the key for unknown metrics)."""
-    recipe = RECIPES.get(metric)
-    return recipe.label if recipe else metric
+    """The human name of a metric (its declared label; the key for undeclared metrics)."""
+    return metric_info(metric).label
 
 
 def lower_is_better(metric: str) -> bool:
-    """Whether smaller values of ``metric`` are better (FID, KID, CMMD, LPIPS, novelty...)."""
-    recipe = RECIPES.get(metric)
-    if metric == "novelty":
-        return True  # a similarity to the reference set: lower means more novel
-    return bool(recipe and not recipe.higher_is_better)
+    """Whether smaller values of ``metric`` are better, as declared in the engine's metadata."""
+    return metric_info(metric).lower_is_better
 
 
 def _metric_order(names: set[str]) -> list[str]:
@@ -63,6 +61,8 @@ def metrics_section(frame: Frame) -> dict[str, Any]:
                 "metric": metric,
                 "label": metric_label(metric),
                 "lower_is_better": lower_is_better(metric),
+                "direction": metric_info(metric).direction_text,
+                "unit": metric_info(metric).unit,
                 "per_image": any(r["id"] in d.run_items for r in runs.values()),
                 "models": [_metric_cell(runs.get(k), d.run_items) for k in range(len(d.models))],
             }
@@ -111,7 +111,10 @@ def _metric_cell(run: dict | None, run_items: dict) -> dict[str, Any] | None:
         "high": run["high"],
         "reference_set": run["reference_set"],
         "reference_matches": run["reference_matches"],
-        "n_images": int(run_items[run["id"]][0].size) if run["id"] in run_items else 0,
+        # The run's own sample count; per-image values where the result does not say.
+        "n_images": run["n_images"]
+        if run["n_images"] is not None
+        else (int(run_items[run["id"]][0].size) if run["id"] in run_items else None),
         "finished_at": run["finished_at"],
         "params": run["params"],
         "provenance": run["provenance"],
@@ -167,7 +170,7 @@ def correlations_section(
     frame: Frame,
     scores: list[dict[str, Any]],
     pairwise: list[dict[str, Any]],
-    human_reps: dict[str, np.ndarray],
+    human_reps: dict[tuple[str, str], np.ndarray],
 ) -> dict[str, Any]:
     """System-level and item-level correlations of every criterion with every metric."""
     d = frame.data
@@ -176,17 +179,31 @@ def correlations_section(
         by_metric.setdefault(run["metric"], {})[run["model"]] = run
     metric_reps = {m: _metric_replicates(frame, runs) for m, runs in by_metric.items()}
 
+    notes = []
     humans = []
     for s in scores:
         humans.append((s, "mean rating", [r["mean"] for r in s["models"]]))
     for p in pairwise:
         if p.get("ranking") is not None:
             humans.append((p, "Bradley-Terry score", [r.get("score") for r in p["models"]]))
+        elif len(p.get("groups") or []) > 1:
+            notes.append(
+                f"{p['name']}: no system-level correlation with Bradley-Terry scores, because "
+                "groups of models were never compared with each other (their scores are not on "
+                "one scale)."
+            )
+    if frame.n_models < 3:
+        notes.append(
+            f"With {frame.n_models} model{'s' if frame.n_models != 1 else ''} no system-level "
+            "correlation can be computed: it needs at least 3 models."
+        )
+        humans = []
+    dropped = 0
 
     system = []
     for section, measure, values in humans:
         human = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-        reps = human_reps.get(section["criterion"])
+        reps = human_reps.get(criterion_id(section))
         pairwise_bt = section["protocol"] == Protocol.COMPARE
         if (
             pairwise_bt
@@ -207,6 +224,9 @@ def correlations_section(
             if pairwise_bt:
                 # Bradley-Terry resamples its own prompts: only the human side is resampled.
                 m_reps = None
+            if np.count_nonzero(np.isfinite(human) & np.isfinite(metric_values)) < 3:
+                dropped += 1  # fewer than 3 models with both numbers: nothing to correlate
+                continue
             corr = system_correlation(
                 human,
                 metric_values,
@@ -220,6 +240,7 @@ def correlations_section(
                 to_plain(
                     {
                         "criterion": section["criterion"],
+                        "protocol": section["protocol"],
                         "criterion_name": section["name"],
                         "human_measure": measure,
                         "metric": metric,
@@ -264,6 +285,7 @@ def correlations_section(
                 to_plain(
                     {
                         "criterion": crit["key"],
+                        "protocol": crit["protocol"],
                         "criterion_name": crit["name"],
                         "human_measure": "mean rating of the image",
                         "metric": metric,
@@ -273,7 +295,11 @@ def correlations_section(
                 )
             )
     item += _grid_item_correlations(frame, by_metric)
-    notes = []
+    if dropped:
+        notes.append(
+            f"{dropped} criterion and metric pair(s) have fewer than 3 models with both a human "
+            "score and a metric value: no correlation is shown for them."
+        )
     if any(c["protocol"] == Protocol.GRID for c in d.criteria) and not any(
         r["per_prompt"] for r in d.runs
     ):
@@ -281,7 +307,42 @@ def correlations_section(
             "Grid (diversity) criteria get an item-level correlation once a Vendi run exists "
             "for the models' sets (it stores the diversity of each prompt's images)."
         )
-    return {"system": system, "item": item, "notes": notes}
+    pairs = pairwise_agreement_rows(frame, by_metric, _metric_order(set(by_metric)), metric_info)
+    return {
+        "system": system,
+        "item": item,
+        "pairwise": pairs,
+        "summary": correlation_summary(system, item, pairs),
+        "notes": notes,
+    }
+
+
+def correlation_summary(
+    system: list[dict], item: list[dict], pairs: list[dict]
+) -> list[dict[str, Any]]:
+    """One row per criterion and metric: system-level Spearman beside the item-level measure.
+
+    Item level is Spearman per image for ratings and pairwise accuracy (with the judges'
+    ceiling) for comparisons: together they answer "which metric best predicts our judges".
+    """
+    rows: dict[tuple, dict[str, Any]] = {}
+
+    def row(r: dict) -> dict[str, Any]:
+        ident = (r["protocol"], r["criterion"], r["metric"])
+        return rows.setdefault(ident, {
+            "criterion": r["criterion"], "protocol": r["protocol"],
+            "criterion_name": r["criterion_name"], "metric": r["metric"],
+            "metric_label": r["metric_label"], "metric_negated": r["metric_negated"],
+            "system": None, "item": None, "pairwise": None,
+        })  # fmt: skip
+
+    for r in system:
+        row(r)["system"] = {k: r["spearman"][k] for k in ("value", "low", "high")} | {"n": r["n"]}
+    for r in item:
+        row(r)["item"] = {k: r["spearman"][k] for k in ("value", "low", "high")} | {"n": r["n"]}
+    for r in pairs:
+        row(r)["pairwise"] = {k: r[k] for k in ("accuracy", "low", "high", "ceiling", "n_votes")}
+    return list(rows.values())
 
 
 def per_grid_ratings(frame: Frame, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -330,6 +391,7 @@ def _grid_item_correlations(frame: Frame, by_metric: dict[str, dict[int, dict]])
                 to_plain(
                     {
                         "criterion": crit["key"],
+                        "protocol": crit["protocol"],
                         "criterion_name": crit["name"],
                         "human_measure": "mean grid rating of a model's images of one prompt",
                         "metric": metric,

@@ -239,6 +239,18 @@ def report_data_collect(*, campaign: Campaign) -> ReportData:
     return data
 
 
+def _set_sample_count(result: Any) -> int | None:
+    """How many of the set's images a run used, from its stored result's ``n``.
+
+    Engine results say ``n`` as a number (one set) or per side (``{"a": .., "b": ..}``,
+    ``{"generated": .., "reference": ..}``): the model's set is the first side.
+    """
+    n = result.get("n") if isinstance(result, dict) else None
+    if isinstance(n, dict) and n:
+        n = n.get("generated", n.get("a", next(iter(n.values()))))
+    return int(n) if isinstance(n, int | float) and not isinstance(n, bool) else None
+
+
 def _collect_metrics(data: ReportData, campaign: Campaign, prompt_index: dict[int, int]) -> None:
     """The latest done run of each metric on each model's set, and its per-image values."""
     set_ids = [m["set_id"] for m in data.models]
@@ -280,6 +292,7 @@ def _collect_metrics(data: ReportData, campaign: Campaign, prompt_index: dict[in
                 "high": run.interval_high,
                 "params": run.params,
                 "provenance": run.provenance,
+                "n_images": _set_sample_count(run.result),
                 "finished_at": run.finished_at.isoformat() if run.finished_at else None,
                 "nearest": extra.get("nearest", {}) if metric == "novelty" else {},
                 # Diversity per prompt (Vendi): prompt index -> value, for grid criteria.

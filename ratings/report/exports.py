@@ -26,9 +26,11 @@ import numpy as np
 from django.template.loader import render_to_string
 
 from metrics import selectors as catalog
+from metrics.engine.metadata import METRICS
 from ratings.models import Campaign
 from ratings.report.builder import report_data_collect
 from ratings.report.present import report_view
+from ratings.report.tables import ALPHA, CORRELATIONS, JUDGES, PAIRWISE_AGREEMENT, SUMMARY
 
 FORMATS = ("csv", "json", "html")
 CONTENT_TYPES = {
@@ -72,12 +74,29 @@ def report_html(report: dict[str, Any]) -> str:
     return render_to_string("ratings/report/export.html", {"r": report_view(report, thumb=thumb)})
 
 
+# OWASP "CSV injection": a cell starting with one of these is run as a formula by spreadsheets.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell made safe for spreadsheets: text starting with a formula character gets a ``'``.
+
+    Numbers stay numbers (a negative correlation is data, not a formula); only strings are
+    neutralised, as OWASP recommends (prefix a single quote).
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv(header: list[str], rows) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow([csv_cell(h) for h in header])
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow([csv_cell(v) for v in row])
     return buf.getvalue()
 
 
@@ -85,6 +104,7 @@ def _raw_ratings(campaign: Campaign, report: dict[str, Any]) -> str:
     d = report_data_collect(campaign=campaign)
     labels = [m["label"] for m in d.models]
     criteria = [c["key"] for c in d.criteria]
+    protocols = [c["protocol"] for c in d.criteria]
     choice_names = {0: "first", 1: "second", 2: "tie", 3: "both_bad"}
     dropped = np.array([j["flagged"] or j["excluded"] for j in d.judges] or [False], dtype=bool)
     include_all = report["meta"]["include_flagged"]
@@ -97,7 +117,8 @@ def _raw_ratings(campaign: Campaign, report: dict[str, Any]) -> str:
             t = d.rating_time_ms[k]
             yield [
                 int(d.rating_id[k]), d.judges[j]["label"], int(d.item_id[i]), d.item_kind[i],
-                criteria[d.rating_criterion[k]], labels[ma] if ma >= 0 else "",
+                criteria[d.rating_criterion[k]], protocols[d.rating_criterion[k]],
+                labels[ma] if ma >= 0 else "",
                 labels[mb] if mb >= 0 else "", int(d.item_image[i]) if d.item_image[i] >= 0 else "",
                 int(d.item_image_b[i]) if d.item_image_b[i] >= 0 else "",
                 d.prompts[p] if p >= 0 else "", "" if np.isnan(value) else int(value),
@@ -107,7 +128,7 @@ def _raw_ratings(campaign: Campaign, report: dict[str, Any]) -> str:
             ]  # fmt: skip
 
     header = [
-        "rating_id", "judge", "item_id", "kind", "criterion", "model", "model_b", "image_id",
+        "rating_id", "judge", "item_id", "kind", "criterion", "protocol", "model", "model_b", "image_id",
         "image_b_id", "prompt", "value", "choice", "cant_tell", "time_ms", "judge_flagged",
         "judge_excluded", "included",
     ]  # fmt: skip
@@ -138,32 +159,14 @@ def _models_table(report: dict[str, Any]) -> str:
 
 
 def _correlations(report: dict[str, Any]) -> str:
-    header = [
-        "level", "criterion", "human_measure", "metric", "metric_negated", "n",
-        "spearman", "spearman_low", "spearman_high", "spearman_p", "kendall", "kendall_low",
-        "kendall_high", "kendall_p", "pearson", "pearson_low", "pearson_high", "pearson_p",
-        "interval_method", "warning", "sign_note",
-    ]  # fmt: skip
-    rows = []
-    for c in report["correlations"]["system"] + report["correlations"]["item"]:
-        row = [
-            c["level"],
-            c["criterion"],
-            c["human_measure"],
-            c["metric"],
-            int(c["metric_negated"]),
-            c["n"],
-        ]
-        for name in ("spearman", "kendall", "pearson"):
-            row += [c[name]["value"], c[name]["low"], c[name]["high"], c[name]["p_value"]]
-        rows.append(row + [c["interval_method"], c["warning"], c["sign_note"]])
-    return _csv(header, rows)
+    rows = report["correlations"]["system"] + report["correlations"]["item"]
+    return _csv(CORRELATIONS.csv_header(), CORRELATIONS.csv_rows(rows))
 
 
 def _significance(report: dict[str, Any]) -> str:
     labels = [m["label"] for m in report["models"]]
     header = [
-        "criterion", "model_i", "model_j", "test", "effect", "effect_low", "effect_high",
+        "criterion", "protocol", "model_i", "model_j", "test", "effect", "effect_low", "effect_high",
         "n", "p", "p_holm",
     ]  # fmt: skip
     rows = []
@@ -174,6 +177,7 @@ def _significance(report: dict[str, Any]) -> str:
                 rows.append(
                     [
                         s["criterion"],
+                        s["protocol"],
                         labels[i],
                         labels[j],
                         "wilcoxon",
@@ -185,7 +189,7 @@ def _significance(report: dict[str, Any]) -> str:
                         s["p_wilcoxon_holm"][i][j],
                     ]
                 )
-                rows.append([s["criterion"], labels[i], labels[j], "paired_bootstrap",
+                rows.append([s["criterion"], s["protocol"], labels[i], labels[j], "paired_bootstrap",
                              s["mean_diff"][i][j], s["low"][i][j], s["high"][i][j],
                              s["n_prompts"][i][j], s["p_bootstrap"][i][j],
                              s["p_bootstrap_holm"][i][j]])  # fmt: skip
@@ -193,29 +197,22 @@ def _significance(report: dict[str, Any]) -> str:
         sig = p["significance"]
         for i in range(n):
             for j in range(i + 1, n):
-                rows.append([p["criterion"], labels[i], labels[j], "sign_test", p["win_rate"][i][j],
-                             None, None, p["games"][i][j], sig["p_value"][i][j],
-                             sig["p_holm"][i][j]])  # fmt: skip
+                # The sign test uses decisive votes only: n and the effect (i's share of them)
+                # are of those votes, like its p-value.
+                won, lost = sig["decisive_wins"][i][j], sig["decisive_wins"][j][i]
+                n_decisive = int(won + lost)
+                rows.append([p["criterion"], p["protocol"], labels[i], labels[j], "sign_test",
+                             won / n_decisive if n_decisive else None, None, None, n_decisive,
+                             sig["p_value"][i][j], sig["p_holm"][i][j]])  # fmt: skip
     return _csv(header, rows)
 
 
 def _agreement(report: dict[str, Any]) -> str:
-    header = ["criterion", "level", "alpha", "low", "high", "alpha_interval", "band", "n_units",
-              "n_values", "n_resamples", "seed"]  # fmt: skip
-    return _csv(
-        header,
-        ([a["criterion"], a["level"], a["alpha"], a["low"], a["high"], a.get("alpha_interval"),
-          a["band"], a["n_units"], a["n_values"], a["n_resamples"], a["seed"]]
-         for a in report["agreement"]["criteria"]),
-    )  # fmt: skip
+    return _csv(ALPHA.csv_header(), ALPHA.csv_rows(report["agreement"]["criteria"]))
 
 
 def _judges(report: dict[str, Any]) -> str:
-    keys = ["judge", "n_ratings", "n_used", "n_cant_tell", "gold_answered", "gold_accuracy",
-            "median_ms", "spearman_vs_others", "mean_abs_diff", "bias", "flagged", "excluded",
-            "included"]  # fmt: skip
-    return _csv(keys + ["flag_reasons"], ([j[k] for k in keys] + ["; ".join(j["flag_reasons"])]
-                                          for j in report["agreement"]["judges"]))  # fmt: skip
+    return _csv(JUDGES.csv_header(), JUDGES.csv_rows(report["agreement"]["judges"]))
 
 
 def _metrics(report: dict[str, Any]) -> str:
@@ -260,7 +257,9 @@ def _readme(report: dict[str, Any]) -> str:
         "provenance.json).",
         f"  Software: {json.dumps(meta['software'])}.",
         "",
-        "Sign convention: lower-is-better metrics (FID, KID, CMMD, LPIPS, class KL, novelty) are",
+        "Sign convention: lower-is-better metrics ("
+        + ", ".join(sorted(i.label for i in METRICS.values() if i.lower_is_better))
+        + ") are",
         "negated before correlating, so a positive correlation means the metric agrees with people.",
         "",
         "Files:",
@@ -269,6 +268,9 @@ def _readme(report: dict[str, Any]) -> str:
         "  items.csv          per item and criterion: number of ratings, mean rating, pairwise choice counts",
         "  models.csv         per model: mean rating and interval per criterion, Bradley-Terry scores, metrics",
         "  correlations.csv   system-level (per model) and item-level (per image) correlations",
+        "  metric_summary.csv per criterion and metric: system-level Spearman and the item-level measure",
+        "  pairwise_agreement.csv  comparison criteria: how often a per-image metric prefers the image",
+        "                     judges preferred (decisive votes), with the judges' own ceiling",
         "  significance.csv   paired tests for every pair of models, Holm-adjusted p-values",
         "  agreement.csv      Krippendorff's alpha per criterion with bootstrap interval",
         "  judges.csv         per judge: ratings, gold accuracy, median time, agreement with the others",
@@ -289,6 +291,13 @@ def report_csv_zip(report: dict[str, Any], *, campaign: Campaign) -> bytes:
         "items.csv": _csv(items["columns"], items["rows"]),
         "models.csv": _models_table(report),
         "correlations.csv": _correlations(report),
+        "metric_summary.csv": _csv(
+            SUMMARY.csv_header(), SUMMARY.csv_rows(report["correlations"].get("summary", []))
+        ),
+        "pairwise_agreement.csv": _csv(
+            PAIRWISE_AGREEMENT.csv_header(),
+            PAIRWISE_AGREEMENT.csv_rows(report["correlations"].get("pairwise", [])),
+        ),
         "significance.csv": _significance(report),
         "agreement.csv": _agreement(report),
         "judges.csv": _judges(report),

@@ -14,25 +14,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from ratings.models.campaigns import Protocol
 from ratings.report.builder import NO_CHOICE, ReportData
 from ratings.stats import (
-    A_BETTER,
-    B_BETTER,
-    TIE,
-    bradley_terry,
-    holm,
     judge_agreement,
     krippendorff_alpha_bootstrap,
     krippendorff_alpha_units,
     model_means_bootstrap,
     paired_tests,
     resample_counts,
-    win_rates,
 )
 from ratings.stats._common import to_plain
+
+
+def criterion_id(crit: dict[str, Any]) -> tuple[str, str]:
+    """A criterion's identity in a report: its protocol and key (one key may exist per protocol)."""
+    return (str(crit["protocol"]), str(crit["criterion"] if "criterion" in crit else crit["key"]))
 
 
 @dataclass
@@ -104,8 +102,9 @@ def _n_distinct(group: np.ndarray, member: np.ndarray, n_groups: int) -> np.ndar
 def scores_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Per rate/grid criterion: each model's mean rating with its prompt-bootstrap interval.
 
-    Also returns the bootstrap replicates (n_resamples x models) per criterion key, for the
-    system-level correlation intervals.
+    Also returns the bootstrap replicates (n_resamples x models) per criterion identity
+    ``(protocol, key)``, for the system-level correlation intervals: a campaign may ask one key
+    both as a rating and as a comparison, and those are two different measures.
     """
     d = frame.data
     out, replicates = [], {}
@@ -125,7 +124,7 @@ def scores_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.nda
             confidence=frame.confidence,
             keep_replicates=True,
         )
-        replicates[crit["key"]] = means.replicates
+        replicates[criterion_id(crit)] = means.replicates
         used = frame.of_criterion(c)
         cant = d.rating_cant_tell[used]
         cant_models = d.item_model[d.rating_item[used][cant]]
@@ -166,115 +165,6 @@ def scores_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.nda
     return out, replicates
 
 
-def _votes(frame: Frame, c: int) -> tuple[np.ndarray, ...]:
-    d = frame.data
-    rows = frame.of_criterion(c)
-    rows = rows[d.rating_choice[rows] != NO_CHOICE]
-    items = d.rating_item[rows]
-    keep = (d.item_model[items] >= 0) & (d.item_model_b[items] >= 0)
-    keep &= d.item_model[items] != d.item_model_b[items]
-    rows, items = rows[keep], items[keep]
-    return d.item_model[items], d.item_model_b[items], d.rating_choice[rows], frame.cluster[items]
-
-
-def pairwise_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """Per compare criterion: win-rate matrix, Bradley-Terry scores and sign tests (Holm)."""
-    d = frame.data
-    m = frame.n_models
-    out, replicates = [], {}
-    for c, crit in enumerate(d.criteria):
-        if crit["protocol"] != Protocol.COMPARE:
-            continue
-        a, b, outcome, cluster = _votes(frame, c)
-        table = win_rates(a, b, outcome, n_models=m)
-        entry: dict[str, Any] = {
-            "criterion": crit["key"],
-            "name": crit["name"],
-            "protocol": crit["protocol"],
-            "labels": crit["labels"],
-            "n_votes": table.n_votes,
-            "n_ties": table.n_ties,
-            "n_both_bad": table.n_both_bad,
-            "win_rate": table.win_rate,
-            "games": table.games,
-            "both_bad": table.both_bad,
-            "models": [],
-            "note": "",
-            "confidence": frame.confidence,
-            "n_resamples": frame.n_resamples,
-            "seed": frame.seed,
-        }
-        try:
-            bt = bradley_terry(
-                a,
-                b,
-                outcome,
-                n_models=m,
-                prompt_idx=cluster,
-                n_resamples=frame.n_resamples,
-                seed=frame.seed,
-                confidence=frame.confidence,
-                keep_replicates=True,
-            )
-        except ValueError as exc:
-            entry["note"] = str(exc)
-            bt = None
-        n_votes = np.bincount(np.r_[a, b], minlength=m)
-        for k, model in enumerate(d.models):
-            row = {"model": k, "label": model["label"], "n_votes": int(n_votes[k])}
-            if bt is not None:
-                row.update(
-                    score=bt.score[k],
-                    low=bt.low[k],
-                    high=bt.high[k],
-                    elo=bt.elo[k],
-                    elo_low=bt.elo_low[k],
-                    elo_high=bt.elo_high[k],
-                    win_rate=bt.win_rate[k],
-                    win_rate_low=bt.win_rate_low[k],
-                    win_rate_high=bt.win_rate_high[k],
-                )
-            entry["models"].append(row)
-        if bt is not None:
-            entry["note"] = bt.note
-            entry["prior"] = bt.prior
-            entry["resampled"] = bt.resampled
-            replicates[crit["key"]] = bt.replicates
-            order = np.argsort(-np.nan_to_num(bt.score, nan=-np.inf), kind="stable")
-            entry["ranking"] = [int(k) for k in order if np.isfinite(bt.score[k])]
-        entry["significance"] = _sign_tests(a, b, outcome, m)
-        out.append(to_plain(entry))
-    return out, replicates
-
-
-def _sign_tests(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, m: int) -> dict[str, Any]:
-    """Two-sided exact binomial (sign) test on decisive votes of every pair, Holm-adjusted."""
-    wins = np.zeros((m, m))
-    decisive_a = outcome == A_BETTER
-    decisive_b = outcome == B_BETTER
-    np.add.at(wins, (a[decisive_a], b[decisive_a]), 1)
-    np.add.at(wins, (b[decisive_b], a[decisive_b]), 1)
-    first, second = np.triu_indices(m, k=1)
-    p = np.full(first.size, np.nan)
-    for k, (i, j) in enumerate(zip(first, second, strict=True)):
-        n = int(wins[i, j] + wins[j, i])
-        if n:
-            p[k] = sps.binomtest(int(wins[i, j]), n, 0.5).pvalue
-    raw = np.full((m, m), np.nan)
-    adjusted = np.full((m, m), np.nan)
-    raw[first, second] = raw[second, first] = p
-    adj = holm(p)
-    adjusted[first, second] = adjusted[second, first] = adj
-    return {
-        "method": "exact two-sided sign test on decisive votes (ties and 'both bad' left out), "
-        "Holm-adjusted over all pairs",
-        "decisive_wins": wins,
-        "p_value": raw,
-        "p_holm": adjusted,
-        "n_ties": int((outcome == TIE).sum()),
-    }
-
-
 def significance_section(frame: Frame) -> list[dict[str, Any]]:
     """Per rate/grid criterion: paired tests over prompts for every pair of models (Holm)."""
     d = frame.data
@@ -298,6 +188,7 @@ def significance_section(frame: Frame) -> list[dict[str, Any]]:
             to_plain(
                 {
                     "criterion": crit["key"],
+                    "protocol": crit["protocol"],
                     "name": crit["name"],
                     "method": "per pair of models, the mean difference over shared prompts: "
                     "Wilcoxon signed-rank test and paired bootstrap over prompts, both "

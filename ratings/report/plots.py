@@ -28,6 +28,7 @@ rcParams["svg.fonttype"] = "none"
 rcParams["svg.hashsalt"] = "evalsite-report"  # stable element ids: same report, same SVG
 
 MAX_SCATTER_PANELS = 12
+MIN_SCATTER_POINTS = 3
 _STRIP = [
     re.compile(r"<\?xml[^>]*\?>\s*"),
     re.compile(r"<!DOCTYPE[^>]*>\s*", re.S),
@@ -131,16 +132,20 @@ def report_plots(report: dict[str, Any]) -> dict[str, str]:
     plots: dict[str, str] = {}
     labels = [m["label"] for m in report["models"]]
     for section in report["scores"]:
-        plots[f"scores-{section['criterion']}"] = scores_plot(section)
+        plots[f"scores-{section['protocol']}-{section['criterion']}"] = scores_plot(section)
     for section in report["pairwise"]:
-        if section.get("ranking"):
+        if section.get("groups"):
             plots[f"bt-{section['criterion']}"] = scores_plot(section, value="score")
         plots[f"winrate-{section['criterion']}"] = heatmap_plot(section, labels)
     by_criterion: dict[str, list[dict]] = {}
     names = {}
     for row in report["correlations"]["system"]:
-        by_criterion.setdefault(row["criterion"], []).append(row)
-        names[row["criterion"]] = row["criterion_name"]
-    for key, rows in by_criterion.items():
-        plots[f"scatter-{key}"] = scatter_plot(names[key], rows)
+        if row["n"] < MIN_SCATTER_POINTS:
+            continue  # one or two points make a picture of nothing
+        # A key asked as a rating and as a comparison is two measures: two plots.
+        ident = f"{row.get('protocol', '')}-{row['criterion']}"
+        by_criterion.setdefault(ident, []).append(row)
+        names[ident] = f"{row['criterion_name']} ({row['human_measure']})"
+    for ident, rows in by_criterion.items():
+        plots[f"scatter-{ident}"] = scatter_plot(names[ident], rows)
     return plots

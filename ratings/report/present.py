@@ -9,32 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-
-def fmt(value: Any, digits: int = 2) -> str:
-    """A number for a table cell: fixed digits, an en dash for missing."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if abs(value) >= 1e4 or (value != 0 and abs(value) < 0.5 * 10 ** (-digits)):
-            return f"{value:.{digits}e}"
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def interval(low: Any, high: Any, digits: int = 2) -> str:
-    if low is None or high is None:
-        return "–"
-    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
-
-
-def pvalue(p: Any) -> str:
-    if p is None:
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+from ratings.report.present_format import fmt, interval, pvalue
+from ratings.report.tables import (
+    ALPHA,
+    BRADLEY_TERRY,
+    CORRELATIONS,
+    JUDGES,
+    PAIRWISE_AGREEMENT,
+    SCORES,
+    SUMMARY,
+)
 
 
 def _matrix(labels: list[str], cell: Callable[[int, int], str]) -> dict[str, Any]:
@@ -49,17 +33,15 @@ def _matrix(labels: list[str], cell: Callable[[int, int], str]) -> dict[str, Any
 
 
 HEADS = {
-    "score_head": ["model", "mean", "interval", "ratings", "judges", "prompts", "can't tell"],
-    "bt_head": ["model", "Bradley-Terry", "interval", "Elo-like", "win rate", "interval", "votes"],
-    "alpha_head": ["criterion", "level", "alpha", "interval", "interval alpha", "band", "units",
-                   "values"],
-    "judge_head": ["judge", "ratings", "can't tell", "gold accuracy", "median ms", "agreement",
-                   "bias", "flagged", "excluded", "included"],
-    "system_head": ["criterion", "metric", "models", "Spearman", "interval", "Kendall",
-                    "interval", "Pearson", "p (Spearman)", "warning"],
-    "item_head": ["criterion", "metric", "images", "Spearman", "interval", "Kendall", "Pearson",
-                  "p (Spearman)"],
-}  # fmt: skip
+    "score_head": SCORES.heads(),
+    "bt_head": BRADLEY_TERRY.heads(),
+    "alpha_head": ALPHA.heads(),
+    "judge_head": JUDGES.heads(),
+    "system_head": CORRELATIONS.heads(),
+    "item_head": CORRELATIONS.heads(),
+    "pair_head": PAIRWISE_AGREEMENT.heads(),
+    "summary_head": SUMMARY.heads(),
+}
 
 
 def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -> dict[str, Any]:
@@ -70,12 +52,10 @@ def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -
         {
             "name": s["name"],
             "key": s["criterion"],
-            "plot": plots.get(f"scores-{s['criterion']}", ""),
-            "rows": [
-                [r["label"], fmt(r["mean"]), interval(r["low"], r["high"]), fmt(r["n_ratings"]),
-                 fmt(r["n_judges"]), fmt(r["n_prompts"]), fmt(r["n_cant_tell"])]
-                for r in sorted(s["models"], key=lambda r: -(r["mean"] if r["mean"] is not None else -1e9))
-            ],
+            "plot": plots.get(f"scores-{s['protocol']}-{s['criterion']}", ""),
+            "rows": SCORES.page_rows(
+                sorted(s["models"], key=lambda r: -(r["mean"] if r["mean"] is not None else -1e9))
+            ),
         }
         for s in report["scores"]
     ]  # fmt: skip
@@ -90,12 +70,8 @@ def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -
                 "counts": f"{p['n_votes']} votes, {p['n_ties']} ties, {p['n_both_bad']} both bad",
                 "bt_plot": plots.get(f"bt-{p['criterion']}", ""),
                 "heatmap": plots.get(f"winrate-{p['criterion']}", ""),
-                "rows": [
-                    [r["label"], fmt(r.get("score")), interval(r.get("low"), r.get("high")),
-                     fmt(r.get("elo"), 0), fmt(r.get("win_rate")),
-                     interval(r.get("win_rate_low"), r.get("win_rate_high")), fmt(r["n_votes"])]
-                    for r in p["models"]
-                ],
+                "rows": BRADLEY_TERRY.page_rows(p["models"]),
+                "groups": [g["labels"] for g in p.get("groups") or []],
                 "win_rate": _matrix(labels, lambda i, j, p=p: fmt(p["win_rate"][i][j])),
                 "sign_test": _matrix(labels, lambda i, j, s=sig: pvalue(s["p_holm"][i][j])),
                 "sign_method": sig["method"],
@@ -116,18 +92,8 @@ def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -
         for s in report["significance"]
     ]
     agreement = report["agreement"]
-    alpha_rows = [
-        [a["name"], a["level"], fmt(a["alpha"], 3), interval(a["low"], a["high"], 3),
-         fmt(a.get("alpha_interval"), 3), a["band"], fmt(a["n_units"]), fmt(a["n_values"])]
-        for a in agreement["criteria"]
-    ]  # fmt: skip
-    judge_rows = [
-        [j["judge"], fmt(j["n_ratings"]), fmt(j["n_cant_tell"]), fmt(j["gold_accuracy"]),
-         fmt(j["median_ms"], 0), fmt(j["spearman_vs_others"]), fmt(j["bias"]),
-         ", ".join(j["flag_reasons"]) if j["flagged"] else "", "yes" if j["excluded"] else "",
-         "yes" if j["included"] else "no"]
-        for j in agreement["judges"]
-    ]  # fmt: skip
+    alpha_rows = ALPHA.page_rows(agreement["criteria"])
+    judge_rows = JUDGES.page_rows(agreement["judges"])
     metrics = report["metrics"]
     metric_rows = []
     for row in metrics["rows"]:
@@ -142,22 +108,13 @@ def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -
             if not cell["reference_matches"]:
                 text += f" (vs {cell['reference_set']})"
             cells.append(text)
-        arrow = "↓ lower is better" if row["lower_is_better"] else "↑ higher is better"
+        arrow = row["direction"]
         metric_rows.append({"label": row["label"], "arrow": arrow, "cells": cells})
     corr = report["correlations"]
-    system_rows = [
-        [c["criterion_name"], c["metric_label"] + (" (negated)" if c["metric_negated"] else ""),
-         fmt(c["n"]), fmt(c["spearman"]["value"]), interval(c["spearman"]["low"], c["spearman"]["high"]),
-         fmt(c["kendall"]["value"]), interval(c["kendall"]["low"], c["kendall"]["high"]),
-         fmt(c["pearson"]["value"]), pvalue(c["spearman"]["p_value"]), c["warning"]]
-        for c in corr["system"]
-    ]  # fmt: skip
-    item_rows = [
-        [c["criterion_name"], c["metric_label"] + (" (negated)" if c["metric_negated"] else ""),
-         fmt(c["n"]), fmt(c["spearman"]["value"]), interval(c["spearman"]["low"], c["spearman"]["high"]),
-         fmt(c["kendall"]["value"]), fmt(c["pearson"]["value"]), pvalue(c["spearman"]["p_value"])]
-        for c in corr["item"]
-    ]  # fmt: skip
+    system_rows = CORRELATIONS.page_rows(corr["system"])
+    item_rows = CORRELATIONS.page_rows(corr["item"])
+    pair_rows = PAIRWISE_AGREEMENT.page_rows(corr.get("pairwise", []))
+    summary_rows = SUMMARY.page_rows(corr.get("summary", []))
     scatter = [{"key": key, "svg": svg} for key, svg in plots.items() if key.startswith("scatter-")]
 
     def tiles(items: list[dict], caption: Callable[[dict], str]) -> list[dict]:
@@ -214,6 +171,8 @@ def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -
         "missing": metrics["missing"],
         "system_rows": system_rows,
         "item_rows": item_rows,
+        "pair_rows": pair_rows,
+        "summary_rows": summary_rows,
         "correlation_notes": corr["notes"],
         "scatter": scatter,
         "rated": rated,

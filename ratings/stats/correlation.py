@@ -1,7 +1,13 @@
 """Do the metrics track human judgement? Spearman, Kendall tau-b and Pearson, per model and per image.
 
-Coefficients and p-values are SciPy's (``spearmanr``, ``kendalltau`` with its default tau-b,
-``pearsonr``), two-sided. Sign convention: the metric is oriented so that a *positive*
+Coefficients are SciPy's (``spearmanr``, ``kendalltau`` with its default tau-b, ``pearsonr``).
+p-values are two-sided. With few points (``n <= EXACT_MAX_N``, the usual system level of 3 to 8
+models) the asymptotic p of Spearman and Kendall is far off (3 models in perfect agreement give
+Spearman's asymptotic p = 0, the exact one is 1/3), so their p comes from the exact permutation
+distribution: every one of the ``n!`` orderings of the metric values is enumerated (ties kept
+as they are), and the two-sided p is ``min(1, 2 min(P(T >= t), P(T <= t)))``, SciPy's
+``permutation_test`` definition. Above that, SciPy's asymptotic p. Pearson keeps SciPy's
+t-distribution p. Each coefficient says which p it carries (``p_method``). Sign convention: the metric is oriented so that a *positive*
 correlation always means "the metric agrees with people": a lower-is-better metric (FID, KID,
 CMMD, LPIPS...) is negated before correlating, and the result says so in ``sign_note``.
 
@@ -26,7 +32,9 @@ Hartley and Pearson 1957).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats
@@ -36,6 +44,14 @@ from ._common import DEFAULT_CONFIDENCE, Exportable, percentile_interval
 FEW_MODELS = 5
 # Kendall on bootstrap replicates builds (B x n x n) sign arrays: fine for models, not images.
 _MAX_SYSTEM_POINTS = 200
+# Up to 8 points the exact permutation distribution has at most 40,320 orderings: enumerate it.
+EXACT_MAX_N = 8
+P_EXACT = "exact (all n! orderings of the metric)"
+P_ASYMPTOTIC = {
+    "spearman": "asymptotic (t approximation)",
+    "kendall": "asymptotic (normal approximation)",
+    "pearson": "t distribution (assumes normality)",
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,7 @@ class Coefficient(Exportable):
     low: float
     high: float
     p_value: float
+    p_method: str = ""  # how p was obtained: exact enumeration or an asymptotic formula
 
 
 @dataclass(frozen=True)
@@ -87,19 +104,80 @@ def _sign_note(metric_name: str, lower_is_better: bool) -> str:
     return f"{metric_name} is higher-is-better: a positive correlation means the metric agrees with people."
 
 
-def _point(x: np.ndarray, y: np.ndarray) -> dict[str, tuple[float, float]]:
-    """SciPy's three coefficients and p-values; NaN when undefined (under 3 points, constant input)."""
-    nan = (float("nan"), float("nan"))
+@lru_cache(maxsize=EXACT_MAX_N + 1)
+def _orderings(n: int) -> np.ndarray:
+    """Every permutation of ``range(n)`` as an (n! x n) index array."""
+    return np.array(list(itertools.permutations(range(n))), dtype=np.int64)
+
+
+@lru_cache(maxsize=EXACT_MAX_N + 1)
+def _pair_cells(n: int) -> np.ndarray:
+    """(n! x n(n-1)/2) flat cells ``perm[i] * n + perm[j]`` of every ordering's pairs i < j."""
+    perm = _orderings(n)
+    i, j = np.triu_indices(n, k=1)
+    return perm[:, i] * n + perm[:, j]
+
+
+def exact_p_values(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Two-sided exact permutation p of Spearman and Kendall tau-b (all n! orderings of ``y``).
+
+    As SciPy's ``permutation_test(..., permutation_type="pairings")`` with every ordering
+    enumerated: ``p = min(1, 2 min(P(T >= t), P(T <= t)))`` under the uniform permutation null,
+    with a relative tolerance so that rounding never splits equal statistics.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n = x.size
+    if n > EXACT_MAX_N:
+        raise ValueError(f"exact p-values enumerate n! orderings; n={n} > {EXACT_MAX_N}.")
+    perm = _orderings(n)
+    # Both statistics are linear in the permuted side once its ranks (Spearman) or its pair
+    # signs (Kendall) are known, and ties move with the values, so the denominators are the same
+    # for every ordering: the whole null distribution is one matrix-vector product each.
+    rx, ry = stats.rankdata(x), stats.rankdata(y)
+    rxc, ryc = rx - rx.mean(), ry - ry.mean()
+    i, j = np.triu_indices(n, k=1)
+    sx = np.sign(x[i] - x[j])
+    sign_y = np.sign(y[:, None] - y[None, :]).ravel()
+    nulls = {
+        "spearman": (ryc[perm] @ rxc, np.sqrt((rxc @ rxc) * (ryc @ ryc))),
+        "kendall": (
+            sign_y[_pair_cells(n)] @ sx,
+            np.sqrt(np.count_nonzero(sx) * np.count_nonzero(np.sign(y[i] - y[j]))),
+        ),
+    }
+    out = {}
+    for name, (num, den) in nulls.items():
+        if den == 0:
+            out[name] = float("nan")
+            continue
+        null = num / den
+        observed = float(null[0])  # the first ordering is the identity: the data as they are
+        tol = 1e-12 * max(abs(observed), 1.0)
+        greater = np.mean(null >= observed - tol)
+        less = np.mean(null <= observed + tol)
+        out[name] = float(min(1.0, 2.0 * min(greater, less)))
+    return out
+
+
+def _point(x: np.ndarray, y: np.ndarray) -> dict[str, tuple[float, float, str]]:
+    """The three coefficients with their p-value and how it was obtained; NaN when undefined."""
+    nan = (float("nan"), float("nan"), "")
     if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return {"spearman": nan, "kendall": nan, "pearson": nan}
     s = stats.spearmanr(x, y)
     k = stats.kendalltau(x, y)
     p = stats.pearsonr(x, y)
-    return {
-        "spearman": (float(s.statistic), float(s.pvalue)),
-        "kendall": (float(k.statistic), float(k.pvalue)),
-        "pearson": (float(p.statistic), float(p.pvalue)),
+    out = {
+        "spearman": (float(s.statistic), float(s.pvalue), P_ASYMPTOTIC["spearman"]),
+        "kendall": (float(k.statistic), float(k.pvalue), P_ASYMPTOTIC["kendall"]),
+        "pearson": (float(p.statistic), float(p.pvalue), P_ASYMPTOTIC["pearson"]),
     }
+    if x.size <= EXACT_MAX_N:
+        exact = exact_p_values(x, y)
+        for name in ("spearman", "kendall"):
+            out[name] = (out[name][0], exact[name], P_EXACT)
+    return out
 
 
 def pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -199,9 +277,9 @@ def system_correlation(
     return Correlation(
         level="system",
         n=n,
-        spearman=Coefficient(point["spearman"][0], *bounds["spearman"], point["spearman"][1]),
-        kendall=Coefficient(point["kendall"][0], *bounds["kendall"], point["kendall"][1]),
-        pearson=Coefficient(point["pearson"][0], *bounds["pearson"], point["pearson"][1]),
+        spearman=_coefficient(point["spearman"], bounds["spearman"]),
+        kendall=_coefficient(point["kendall"], bounds["kendall"]),
+        pearson=_coefficient(point["pearson"], bounds["pearson"]),
         metric_negated=lower_is_better,
         sign_note=_sign_note(metric_name, lower_is_better),
         interval_method=method,
@@ -209,6 +287,11 @@ def system_correlation(
         confidence=confidence,
         n_resamples=int(n_resamples),
     )
+
+
+def _coefficient(point: tuple[float, float, str], bounds: tuple[float, float]) -> Coefficient:
+    value, p, method = point
+    return Coefficient(value, bounds[0], bounds[1], p, method)
 
 
 def _few_points_warning(n: int, what: str) -> str:
@@ -255,9 +338,9 @@ def item_correlation(
     return Correlation(
         level="item",
         n=n,
-        spearman=Coefficient(rs, *_fisher_interval(rs, se_s, confidence), point["spearman"][1]),
-        kendall=Coefficient(rk, *_fisher_interval(rk, se_k, confidence), point["kendall"][1]),
-        pearson=Coefficient(rp, *_fisher_interval(rp, se_p, confidence), point["pearson"][1]),
+        spearman=_coefficient(point["spearman"], _fisher_interval(rs, se_s, confidence)),
+        kendall=_coefficient(point["kendall"], _fisher_interval(rk, se_k, confidence)),
+        pearson=_coefficient(point["pearson"], _fisher_interval(rp, se_p, confidence)),
         metric_negated=lower_is_better,
         sign_note=_sign_note(metric_name, lower_is_better),
         interval_method="Fisher z-transform (Bonett-Wright for Spearman, Fieller et al. for Kendall)",

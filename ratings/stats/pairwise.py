@@ -36,6 +36,7 @@ from ._common import (
     resample_counts,
 )
 from .bradley_terry import fit_scores, strongly_connected, to_elo
+from .bt_bounds import LOWER, UPPER, comparison_groups, score_bound, win_rate_bound
 
 A_BETTER, B_BETTER, TIE, BOTH_BAD = 0, 1, 2, 3
 OUTCOME_CODES = {"a": A_BETTER, "b": B_BETTER, "tie": TIE, "both_bad": BOTH_BAD}
@@ -92,6 +93,11 @@ class BradleyTerry(Exportable):
     resampled: str  # "prompts" or "votes"
     note: str
     replicates: np.ndarray | None = None  # (n_resamples x M) log-scale scores
+    # Per model: "" (two-sided interval), "lower" (never lost: bounded from below only, high is
+    # +inf) or "upper" (never won: bounded from above only, low is -inf).
+    bound: tuple[str, ...] = ()
+    # Connected groups of the comparison graph (model indices); scores compare within a group.
+    groups: tuple[tuple[int, ...], ...] = ()
 
 
 def _check_votes(
@@ -197,39 +203,33 @@ def bradley_terry(
 
     # A model with no decisive or tied vote has no score; the others are fitted without it.
     played = np.flatnonzero(table.games.sum(axis=1) > 0)
-    wins = table.wins[np.ix_(played, played)]
     note = ""
     if played.size < m:
         note = f"{m - played.size} model(s) have no decisive or tied vote and no score."
-    if prior is None:
-        used = 0.0 if strongly_connected(wins) else AUTO_PRIOR
-        if used:
-            note += (
-                " The maximum-likelihood scores do not exist for these votes (some model never "
-                "lost, or some models were never compared with the rest), so "
-                f"{AUTO_PRIOR} virtual tied game per pair of models was added."
-            )
-    else:
-        if prior < 0:
-            raise ValueError(f"prior must be >= 0 virtual tied games; got {prior}.")
-        used = float(prior)
-        if used == 0.0 and not strongly_connected(wins):
-            raise ValueError(
-                "The maximum-likelihood Bradley-Terry scores do not exist for these votes (some "
-                "model never lost, or the comparison graph is disconnected); pass prior>0 or "
-                "prior=None."
-            )
-    score = _scatter(fit_scores(wins, prior=used), played, m)
-
+    if prior is not None and prior < 0:
+        raise ValueError(f"prior must be >= 0 virtual tied games; got {prior}.")
+    groups = comparison_groups(table.games, played)
     all_wins = _resampled_wins(model_a, model_b, outcome, m, prompt_idx, n_resamples, seed)
-    reps_wins = all_wins[:, played][:, :, played]
-    if prior is None and used == 0.0:
-        fixed = np.where(strongly_connected(reps_wins), 0.0, AUTO_PRIOR)
-    else:
-        # The point estimate needed (or was given) a prior: every resample gets the same one.
-        fixed = np.full(n_resamples, used)
-    n_regularised = int(np.count_nonzero(fixed > used))
-    reps = _scatter(fit_scores(reps_wins, prior=fixed), played, m)
+    score = np.full(m, np.nan)
+    reps = np.full((n_resamples, m), np.nan)
+    used_max, n_regularised = 0.0, 0
+    for group in groups:
+        used, group_score, group_reps, n_reg = _fit_group(
+            table.wins[np.ix_(group, group)], all_wins[:, group][:, :, group], prior, n_resamples
+        )
+        score[group], reps[:, group] = group_score, group_reps
+        used_max, n_regularised = max(used_max, used), n_regularised + n_reg
+    if used_max and prior is None:
+        note += (
+            " The maximum-likelihood scores do not exist for these votes (some model never "
+            f"lost or never won), so {AUTO_PRIOR} virtual tied game per pair of models was "
+            "added; such a model's interval is one-sided (see bound)."
+        )
+    if len(groups) > 1:
+        note += (
+            f" The comparison graph falls into {len(groups)} groups never compared with each "
+            "other: scores are fitted, centred and ranked within each group only."
+        )
     n_missing = int(np.isnan(reps[:, played]).any(axis=1).sum())
     if n_missing:
         note += (
@@ -242,6 +242,18 @@ def bradley_terry(
     with np.errstate(invalid="ignore", divide="ignore"):
         rate_reps = all_wins.sum(axis=2) / reps_games.sum(axis=2)
     rate_low, rate_high = percentile_interval(rate_reps, confidence)
+    bound = [""] * m
+    for group in groups:
+        for k in group:
+            side = _one_sided(table.wins, k, group)
+            if not side:
+                continue
+            bound[k] = side
+            others = group[group != k]
+            games_k = table.games[k, others]
+            limit = score_bound(games_k, score[others], confidence, side)
+            low[k], high[k] = (limit, np.inf) if side == LOWER else (-np.inf, limit)
+            rate_low[k], rate_high[k] = win_rate_bound(games_k.sum(), confidence, side)
     return BradleyTerry(
         score=score,
         low=low,
@@ -252,7 +264,7 @@ def bradley_terry(
         win_rate=table.overall,
         win_rate_low=rate_low,
         win_rate_high=rate_high,
-        prior=used,
+        prior=used_max,
         n_regularised_resamples=n_regularised,
         confidence=confidence,
         n_resamples=int(n_resamples),
@@ -260,7 +272,41 @@ def bradley_terry(
         resampled="votes" if prompt_idx is None else "prompts",
         note=note.strip(),
         replicates=reps if keep_replicates else None,
+        bound=tuple(bound),
+        groups=tuple(tuple(int(k) for k in g) for g in groups),
     )
+
+
+def _fit_group(
+    wins: np.ndarray, reps_wins: np.ndarray, prior: float | None, n_resamples: int
+) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """Fit one connected group: (prior used, scores, resampled scores, resamples regularised)."""
+    if prior is None:
+        used = 0.0 if strongly_connected(wins) else AUTO_PRIOR
+    else:
+        used = float(prior)
+        if used == 0.0 and not strongly_connected(wins):
+            raise ValueError(
+                "The maximum-likelihood Bradley-Terry scores do not exist for these votes (some "
+                "model never lost, or never won); pass prior>0 or prior=None."
+            )
+    score = fit_scores(wins, prior=used)
+    if prior is None and used == 0.0:
+        fixed = np.where(strongly_connected(reps_wins), 0.0, AUTO_PRIOR)
+    else:
+        # The point estimate needed (or was given) a prior: every resample gets the same one.
+        fixed = np.full(n_resamples, used)
+    return used, score, fit_scores(reps_wins, prior=fixed), int(np.count_nonzero(fixed > used))
+
+
+def _one_sided(wins: np.ndarray, k: int, group: np.ndarray) -> str:
+    """ "lower" when model ``k`` never lost within its group, "upper" when it never won."""
+    others = group[group != k]
+    if wins[others, k].sum() == 0:
+        return LOWER
+    if wins[k, others].sum() == 0:
+        return UPPER
+    return ""
 
 
 def _scatter(values: np.ndarray, columns: np.ndarray, m: int) -> np.ndarray:

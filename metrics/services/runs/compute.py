@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from metrics.models import Feature, Image, MetricRun, MetricRunItem, RunStep
 from metrics.services.extractors import feature_key
-from metrics.services.recipes import Recipe, recipe_get
+from metrics.services.recipes import Recipe, recipe_get, recipe_pair_values
 from metrics.services.runs.cache import feature_row, present_shas, text_sha256
 from metrics.services.runs.lifecycle import RunRefused
 from metrics.services.runs.queue import step_add_aggregate, steps_add_for_chunks
@@ -172,26 +172,39 @@ def _compute_texts(run: MetricRun, texts: list[str]) -> int:
 
 
 def _compute_pairs(run: MetricRun, ids: list[int]) -> int:
-    from metrics.engine.images import decode_rgb_array
-
+    """Pair values of the chunk, a batch of pairs at a time (LPIPS: one forward pass each)."""
     recipe = recipe_get(run.metric)
     done = set(
         MetricRunItem.objects.filter(run=run, image_id__in=ids).values_list("image_id", flat=True)
     )
-    images = Image.objects.filter(pk__in=ids).exclude(pk__in=done).select_related("source")
+    images = list(
+        Image.objects.filter(pk__in=ids).exclude(pk__in=done).select_related("source")
+        .order_by("filename")
+    )  # fmt: skip
     rows = []
-    for img in images.order_by("filename"):
-        a = decode_rgb_array(blob_path(img.blob))
-        b = decode_rgb_array(blob_path(img.source.blob))
-        if a.shape != b.shape:
-            raise RunRefused(
-                f"{img.filename} is {a.shape[1]}x{a.shape[0]} but its source "
-                f"{img.source.filename} is {b.shape[1]}x{b.shape[0]}: pair metrics need equal sizes"
-            )
-        value = float(recipe.pair_value(a, b, run.params))
-        rows.append(MetricRunItem(run=run, image=img, value=value, raw={"pair_value": value}))
+    size = max(1, settings.EVALSITE_BATCH_SIZE)
+    for start in range(0, len(images), size):
+        batch = images[start : start + size]
+        values = recipe_pair_values(recipe, [_decoded_pair(img) for img in batch], run.params)
+        rows += [
+            MetricRunItem(run=run, image=img, value=value, raw={"pair_value": value})
+            for img, value in zip(batch, values, strict=True)
+        ]
     MetricRunItem.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+def _decoded_pair(img: Image) -> tuple[np.ndarray, np.ndarray]:
+    from metrics.engine.images import decode_rgb_array
+
+    a = decode_rgb_array(blob_path(img.blob))
+    b = decode_rgb_array(blob_path(img.source.blob))
+    if a.shape != b.shape:
+        raise RunRefused(
+            f"{img.filename} is {a.shape[1]}x{a.shape[0]} but its source "
+            f"{img.source.filename} is {b.shape[1]}x{b.shape[0]}: pair metrics need equal sizes"
+        )
+    return a, b
 
 
 def _with_filenames(exc: Exception, images: list[Image]) -> Exception:

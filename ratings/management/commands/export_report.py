@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ratings.models import Campaign
 from ratings.report import report_build
-from ratings.report.exports import FORMATS, report_export
+from ratings.report.exports import EXTENSIONS, FORMATS, report_export
 
 
 class Command(BaseCommand):
@@ -39,6 +39,13 @@ class Command(BaseCommand):
             )
         if not target.parent.exists():
             raise CommandError(f"folder {target.parent} does not exist: create it first.")
+        wanted = EXTENSIONS[fmt]
+        if target.suffix and target.suffix.lower() != f".{wanted}":
+            what = "a zip of CSV files" if fmt == "csv" else f"a .{wanted} file"
+            raise CommandError(
+                f"--format {fmt} writes {what}, but -o names {target.name}: "
+                f"use -o {target.with_suffix('.' + wanted)} (nothing was written)."
+            )
         report = report_build(
             campaign=found,
             include_flagged=include_flagged,
@@ -52,6 +59,8 @@ class Command(BaseCommand):
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
+            # mkstemp creates 0600; the export is an ordinary file and follows the umask.
+            os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -61,6 +70,12 @@ class Command(BaseCommand):
             f"Wrote {target} ({len(data):,} bytes): {counts['ratings_used']} of "
             f"{counts['ratings']} ratings used, {counts['models']} models."
         )
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def _campaign(ref: str) -> Campaign:

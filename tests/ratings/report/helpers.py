@@ -63,6 +63,7 @@ def build_campaign(
     name: str = "known truth",
     seed: int = 0,
     noise_sd: float = 0.7,
+    compare_key: str = "preference",
 ) -> Built:
     """Catalog rows, a campaign, items, judges, assignments, ratings and metric runs."""
     rng = np.random.default_rng(seed + 1000)
@@ -110,7 +111,7 @@ def build_campaign(
     ]  # fmt: skip
     if compare_scores is not None:
         criteria.append(
-            Criterion(campaign=campaign, key="preference", protocol="compare", name="Preference",
+            Criterion(campaign=campaign, key=compare_key, protocol="compare", name=compare_key.title(),
                       question="?", labels=COMPARE, position=len(criteria))
         )  # fmt: skip
     criteria = Criterion.objects.bulk_create(criteria)
@@ -148,7 +149,7 @@ def build_campaign(
 
     if compare_scores is not None:
         s = np.asarray(compare_scores, dtype=np.float64)
-        built.truth["preference"] = s - s.mean()
+        built.truth[compare_key] = s - s.mean()
         pairs = [(a, b, p) for p in range(n_prompts) for a, b in combinations(range(n_models), 2)]
         compare_items = Item.objects.bulk_create(
             [Item(campaign=campaign, kind="compare", prompt=prompts[p], shown_prompt=prompts[p])

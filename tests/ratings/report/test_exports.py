@@ -46,6 +46,7 @@ def test_the_csv_bundle_holds_every_table_and_states_its_provenance(built, repor
     assert set(zf.namelist()) == {
         "README.txt", "ratings.csv", "items.csv", "models.csv", "correlations.csv",
         "significance.csv", "agreement.csv", "judges.csv", "metrics.csv", "provenance.json",
+        "metric_summary.csv", "pairwise_agreement.csv",
     }  # fmt: skip
     ratings = list(csv.DictReader(io.StringIO(zf.read("ratings.csv").decode())))
     assert len(ratings) == Rating.objects.filter(item__campaign=built.campaign).count()
@@ -86,8 +87,8 @@ def test_an_unknown_format_is_refused_with_the_choices(built, report):
 
 
 def test_the_command_writes_each_format(built, tmp_path):
-    for fmt in ("csv", "json", "html"):
-        target = tmp_path / f"out.{fmt}"
+    for fmt, ext in (("csv", "zip"), ("json", "json"), ("html", "html")):
+        target = tmp_path / f"out.{ext}"
         out = io.StringIO()
         call_command(
             "export_report", str(built.campaign.pk), "--format", fmt, "-o", str(target),
@@ -133,3 +134,73 @@ def test_the_command_exits_non_zero_on_an_error(db, tmp_path, capsys):
         )  # fmt: skip
     assert exited.value.code != 0
     assert "No campaign with id or name '999999'" in capsys.readouterr().err
+
+
+def test_the_command_refuses_an_output_name_that_contradicts_the_format(built, tmp_path):
+    target = tmp_path / "x.csv"
+    with pytest.raises(CommandError, match=r"writes a zip of CSV files.*x\.zip"):
+        call_command(
+            "export_report", str(built.campaign.pk), "--format", "csv", "-o", str(target),
+            "--resamples", "20",
+        )  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_exported_file_follows_the_umask(built, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "r.json"
+        call_command("export_report", str(built.campaign.pk), "--format", "json", "-o",
+                     str(target), "--resamples", "20")  # fmt: skip
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def _zip_csv(data: bytes, name: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(zipfile.ZipFile(io.BytesIO(data)).read(name).decode())))
+
+
+def test_csv_exports_neutralise_formula_cells_and_name_each_criterion_protocol(built):
+    from ratings.models import Criterion
+    from ratings.report.exports import csv_cell
+
+    Criterion.objects.filter(campaign=built.campaign, key="realism").update(name="=HYPERLINK(1)")
+    built.sets[0].model.__class__.objects.filter(pk=built.sets[0].model_id).update(name="@SUM(A1)")
+    report = report_build(campaign=built.campaign, n_resamples=30, use_cache=False)
+    data = report_export(report, campaign=built.campaign, fmt="csv")
+    ratings = _zip_csv(data, "ratings.csv")
+    assert {r["protocol"] for r in ratings} == {"rate", "compare"}
+    assert any(r["model"].startswith("'@SUM") for r in ratings)
+    text = zipfile.ZipFile(io.BytesIO(data)).read("models.csv").decode()
+    assert "\n@SUM" not in text and ",@SUM" not in text
+    assert csv_cell("-0.5") == "'-0.5" and csv_cell(-0.5) == -0.5 and csv_cell(None) == ""
+
+
+def test_sign_test_rows_count_decisive_votes_and_their_win_rate(built):
+    votes = Rating.objects.filter(item__campaign=built.campaign, criterion__protocol="compare")
+    Rating.objects.filter(pk__in=list(votes.values_list("pk", flat=True)[:40])).update(choice="tie")
+    report = report_build(campaign=built.campaign, n_resamples=30, use_cache=False)
+    data = report_export(report, campaign=built.campaign, fmt="csv")
+    rows = [r for r in _zip_csv(data, "significance.csv") if r["test"] == "sign_test"]
+    (pairwise,) = report["pairwise"]
+    wins = np.array(pairwise["significance"]["decisive_wins"])
+    labels = [m["label"] for m in report["models"]]
+    for row in rows:
+        i, j = labels.index(row["model_i"]), labels.index(row["model_j"])
+        n = wins[i, j] + wins[j, i]
+        assert int(row["n"]) == n and float(row["effect"]) == pytest.approx(wins[i, j] / n)
+        assert row["protocol"] == "compare"
+    assert sum(int(r["n"]) for r in rows) < report["pairwise"][0]["n_votes"]  # ties left out
+
+
+def test_metrics_csv_states_each_runs_real_number_of_images(db):
+    from metrics.models import MetricRun
+
+    built = build_campaign(n_prompts=5, metrics={"fid": [40, 30, 20, 10]}, name="counts")
+    MetricRun.objects.filter(metric="fid").update(result={"n": {"a": 5000, "b": 10000}})
+    report = report_build(campaign=built.campaign, n_resamples=20, use_cache=False)
+    data = report_export(report, campaign=built.campaign, fmt="csv")
+    assert {r["n_images"] for r in _zip_csv(data, "metrics.csv")} == {"5000"}

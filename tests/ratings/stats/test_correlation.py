@@ -29,7 +29,8 @@ def test_system_correlations_equal_scipy_with_the_lower_is_better_metric_negated
         ref = fn(HUMAN, -FID)
         coef = getattr(result, name)
         assert coef.value == pytest.approx(ref.statistic, abs=1e-12)
-        assert coef.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+        if name == "pearson":
+            assert coef.p_value == pytest.approx(ref.pvalue, rel=1e-9)
         assert coef.value > 0  # FID agrees with people here: the sign says so
     assert result.metric_negated and "FID is lower-is-better" in result.sign_note
     assert result.n == 6 and result.warning == "" and result.level == "system"
@@ -161,3 +162,50 @@ def test_mismatched_inputs_are_refused_with_a_message():
         system_correlation(HUMAN, FID, lower_is_better=True, human_replicates=np.ones((10, 5)))
     with pytest.raises(ValueError, match="item_correlation"):
         system_correlation(np.arange(300.0), np.arange(300.0), lower_is_better=False)
+
+
+def _permutation_p(x, y, statistic):
+    """SciPy's permutation_test over every ordering of ``y`` (one sample: n! permutations)."""
+    return stats.permutation_test(
+        (y,),
+        lambda b: statistic(x, b).statistic,
+        permutation_type="pairings",
+        n_resamples=np.inf,
+        alternative="two-sided",
+    ).pvalue
+
+
+@pytest.mark.parametrize("n", [3, 4, 6])
+def test_few_models_get_exact_permutation_p_values_equal_to_scipys_permutation_test(n):
+    rng = np.random.default_rng(n)
+    human = rng.normal(size=n)
+    metric = human + rng.normal(scale=0.8, size=n)
+    metric[0] = metric[1]  # a tie: the exact distribution keeps it
+    result = system_correlation(human, metric, lower_is_better=False)
+    assert result.spearman.p_value == pytest.approx(
+        _permutation_p(human, metric, stats.spearmanr), rel=1e-12
+    )
+    assert result.kendall.p_value == pytest.approx(
+        _permutation_p(human, metric, stats.kendalltau), rel=1e-12
+    )
+    assert result.spearman.p_method.startswith("exact")
+    assert result.pearson.p_value == pytest.approx(stats.pearsonr(human, metric).pvalue)
+
+
+def test_three_models_in_perfect_agreement_have_exact_p_one_third_not_zero():
+    result = system_correlation(np.array([1.0, 2.0, 3.0]), np.array([10.0, 20.0, 30.0]),
+                                lower_is_better=False)  # fmt: skip
+    assert result.spearman.value == pytest.approx(1.0)
+    assert stats.spearmanr([1, 2, 3], [10, 20, 30]).pvalue < 1e-6  # the asymptotic formula
+    assert result.spearman.p_value == pytest.approx(1 / 3)
+    assert result.kendall.p_value == pytest.approx(1 / 3)
+
+
+def test_with_more_than_eight_points_the_p_value_is_scipys_asymptotic_one():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=9)
+    y = x + rng.normal(size=9)
+    result = system_correlation(x, y, lower_is_better=False)
+    assert result.spearman.p_value == pytest.approx(stats.spearmanr(x, y).pvalue, rel=1e-9)
+    assert result.kendall.p_value == pytest.approx(stats.kendalltau(x, y).pvalue, rel=1e-9)
+    assert result.spearman.p_method.startswith("asymptotic")

@@ -181,3 +181,38 @@ def test_batched_fit_of_many_win_matrices_equals_fitting_each_alone():
 def test_bad_votes_are_refused_with_a_message_naming_the_problem(a, b, outcome, message):
     with pytest.raises(ValueError, match=message):
         bradley_terry(a, b, outcome, n_resamples=10)
+
+
+def test_a_model_that_never_lost_gets_an_exact_one_sided_bound_not_a_prior_driven_interval():
+    from scipy import stats
+
+    n = 10
+    result = bradley_terry([0] * n, [1] * n, [A_BETTER] * n, n_resamples=100)
+    assert result.bound == ("lower", "upper")
+    assert result.high[0] == np.inf and result.low[1] == -np.inf
+    # Clopper-Pearson: the one-sided 95% bound is the two-sided 90% exact interval's lower end.
+    p_low = stats.binomtest(n, n).proportion_ci(confidence_level=0.90, method="exact").low
+    assert result.win_rate_low[0] == pytest.approx(p_low, rel=1e-9)
+    assert result.win_rate_high[0] == 1.0 and result.win_rate_low[1] == 0.0
+    assert result.win_rate_high[1] == pytest.approx(1 - p_low, rel=1e-9)
+    # On the score scale: A's lower bound sits log-odds(p_low) above B's score.
+    logit = np.log(p_low / (1 - p_low))
+    assert result.low[0] - result.score[1] == pytest.approx(logit, rel=1e-9)
+    assert result.high[1] - result.score[0] == pytest.approx(-logit, rel=1e-9)
+    assert result.low[0] < result.score[0]  # not the zero-width [score, score] of the prior
+
+
+def test_a_disconnected_comparison_graph_is_fitted_and_ranked_within_each_group():
+    votes = simulate_votes([-0.5, 0.5], n_votes=200, seed=1)
+    other = simulate_votes([-0.2, 0.3], n_votes=150, seed=2)
+    a = np.r_[votes.model_a, other.model_a + 2]
+    b = np.r_[votes.model_b, other.model_b + 2]
+    outcome = np.r_[votes.outcome, other.outcome]
+    result = bradley_terry(a, b, outcome, n_resamples=50)
+    assert result.groups == ((0, 1), (2, 3))
+    assert result.prior == 0.0 and "2 groups never compared" in result.note
+    first = bradley_terry(votes.model_a, votes.model_b, votes.outcome, n_resamples=50)
+    second = bradley_terry(other.model_a, other.model_b, other.outcome, n_resamples=50)
+    np.testing.assert_allclose(result.score[:2], first.score, atol=1e-9)
+    np.testing.assert_allclose(result.score[2:], second.score, atol=1e-9)
+    assert abs(result.score[:2].sum()) < 1e-9 and abs(result.score[2:].sum()) < 1e-9
