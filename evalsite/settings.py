@@ -8,9 +8,12 @@ environment at all the platform runs on its embedded defaults: SQLite (WAL) in
 from __future__ import annotations
 
 import os
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -49,7 +52,16 @@ def env_list(name: str, default: str = "") -> list[str]:
 # --- core -----------------------------------------------------------------------------
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-# The default key is only good for a laptop: `check --deploy` flags it (security.W009).
+# The default key is only good for a laptop (DJANGO_DEBUG=1, as `make run` sets) and for the
+# test suite: anyone who knows it can forge sessions. A production start (debug off) without
+# DJANGO_SECRET_KEY is refused instead of silently running on the public default.
+_TESTING = "pytest" in sys.modules
+if not DEBUG and not _TESTING and not env_str("DJANGO_SECRET_KEY"):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is off: set DJANGO_SECRET_KEY to 50 random "
+        "characters (python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+        "or DJANGO_DEBUG=1 on a development machine."
+    )
 SECRET_KEY = env_str(
     "DJANGO_SECRET_KEY", "django-insecure-evalsite-local-development-key-change-me"
 )
@@ -69,6 +81,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "metrics",
     "ratings",
 ]
@@ -82,6 +95,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it answers locked-out sign-ins.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "evalsite.urls"
@@ -97,6 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -133,6 +150,23 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- sign-in throttling (django-axes) ---------------------------------------------------
+
+# The throttling backend comes first: it refuses a locked-out user and IP before any
+# password is checked. Sign-ins without a request (the test client, shell) skip it.
+AUTHENTICATION_BACKENDS = [
+    "evalsite.auth.SignInThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failures are counted per user name *and* client address: a stranger guessing a
+# researcher's password from elsewhere cannot lock the researcher out of their own machine.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("EVALSITE_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("EVALSITE_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 # --- i18n, static, media --------------------------------------------------------------
 
@@ -249,6 +283,26 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
 )
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Content-Security-Policy (django-csp): scripts only from our own static files (no inline
+# script, no event-handler attributes); <style> elements only with the page's nonce (the
+# report's); style *attributes* are allowed because progress bars and matplotlib's SVG
+# plots carry them, and a style attribute cannot run script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
