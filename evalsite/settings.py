@@ -206,6 +206,17 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 
+# --- rating campaign links (slot hogging) ---------------------------------------------
+
+# New judges one client address may start per campaign link (django-ratelimit rate).
+EVALSITE_LINK_JUDGES_PER_CLIENT = env_str("EVALSITE_LINK_JUDGES_PER_CLIENT", "10/h")
+# Live leases all judges started from one client address may hold together in a campaign.
+EVALSITE_LINK_LEASES_PER_CLIENT = env_int("EVALSITE_LINK_LEASES_PER_CLIENT", 4)
+# The lease of a judge who has answered nothing yet (later leases: the campaign's own).
+EVALSITE_FIRST_LEASE_SECONDS = env_int("EVALSITE_FIRST_LEASE_SECONDS", 180)
+# Leases a judge may let lapse before answering anything, before getting no more tasks.
+EVALSITE_IDLE_LAPSES = env_int("EVALSITE_IDLE_LAPSES", 2)
+
 # --- cache ---------------------------------------------------------------------------
 
 # Built reports are cached here. Per-process memory by default; with several web

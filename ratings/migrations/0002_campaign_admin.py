@@ -5,45 +5,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ratings', '0001_initial'),
+        ("ratings", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='assignment',
-            name='counted',
+            model_name="assignment",
+            name="counted",
             field=models.BooleanField(default=True),
         ),
         migrations.AddField(
-            model_name='assignment',
-            name='shown_at',
+            model_name="assignment",
+            name="shown_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='image_fit',
-            field=models.CharField(choices=[('pad', 'fit inside the box, padded with grey (nothing cut off)'), ('crop', 'fill the box, cropped at the centre')], default='pad', max_length=10),
+            model_name="campaign",
+            name="image_fit",
+            field=models.CharField(
+                choices=[
+                    ("pad", "fit inside the box, padded with grey (nothing cut off)"),
+                    ("crop", "fill the box, cropped at the centre"),
+                ],
+                default="pad",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='image_side',
-            field=models.PositiveSmallIntegerField(choices=[(512, '512 x 512 px'), (768, '768 x 768 px'), (1024, '1024 x 1024 px')], default=768, help_text='Judges see every image at this one size'),
+            model_name="campaign",
+            name="image_side",
+            field=models.PositiveSmallIntegerField(
+                choices=[(512, "512 x 512 px"), (768, "768 x 768 px"), (1024, "1024 x 1024 px")],
+                default=768,
+                help_text="Judges see every image at this one size",
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='prolific_only',
-            field=models.BooleanField(default=False, help_text='Prolific study: the link needs PROLIFIC_PID, one judge per participant id'),
+            model_name="campaign",
+            name="prolific_only",
+            field=models.BooleanField(
+                default=False,
+                help_text="Prolific study: the link needs PROLIFIC_PID, one judge per participant id",
+            ),
         ),
         migrations.AddField(
-            model_name='judge',
-            name='client_key',
-            field=models.CharField(blank=True, default='', max_length=64),
+            model_name="judge",
+            name="client_key",
+            field=models.CharField(blank=True, default="", max_length=64),
         ),
         migrations.AddIndex(
-            model_name='judge',
-            index=models.Index(fields=['campaign', 'client_key'], name='judge_campaign_client'),
+            model_name="judge",
+            index=models.Index(fields=["campaign", "client_key"], name="judge_campaign_client"),
         ),
     ]

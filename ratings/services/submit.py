@@ -88,7 +88,10 @@ def rating_submit(
             Item.objects.select_for_update(no_key=True).filter(pk=item.pk).first()
             others = (
                 Assignment.objects.filter(
-                    item_id=item.pk, status=Assignment.Status.DONE, judge__excluded=False
+                    item_id=item.pk,
+                    status=Assignment.Status.DONE,
+                    judge__excluded=False,
+                    counted=True,
                 )
                 .exclude(pk=assignment.pk)
                 .count()
