@@ -210,6 +210,7 @@ FILE_UPLOAD_TEMP_DIR = None
 
 # New judges one client address may start per campaign link (django-ratelimit rate).
 EVALSITE_LINK_JUDGES_PER_CLIENT = env_str("EVALSITE_LINK_JUDGES_PER_CLIENT", "10/h")
+EVALSITE_LINK_JUDGES_PER_CLIENT_COUNT = int(EVALSITE_LINK_JUDGES_PER_CLIENT.split("/")[0])
 # Live leases all judges started from one client address may hold together in a campaign.
 EVALSITE_LINK_LEASES_PER_CLIENT = env_int("EVALSITE_LINK_LEASES_PER_CLIENT", 4)
 # The lease of a judge who has answered nothing yet (later leases: the campaign's own).
