@@ -134,7 +134,7 @@ def test_form_errors_are_listed_at_the_top(admin_client, catalog):
     html = response.content.decode()
     assert response.status_code == 400
     top = html.index('id="form-errors"')
-    assert form = html.index('class="form campaign-form"')
+    form = html.index('class="form campaign-form"')
     assert top < form and "Gold rate" in html[top:form]
 
 
