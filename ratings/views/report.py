@@ -64,7 +64,12 @@ def report_download(request, pk: int, fmt: str):
 @require_POST
 def report_compute_missing(request, pk: int):
     campaign = get_object_or_404(Campaign, pk=pk)
-    result = report_missing_runs_start(campaign=campaign, user=request.user)
+    result = report_missing_runs_start(
+        campaign=campaign,
+        user=request.user,
+        force_fid=request.POST.get("force_fid") == "1",
+        retry_failed=request.POST.get("retry_failed") == "1",
+    )
     if result.started:
         messages.success(
             request,
@@ -73,6 +78,15 @@ def report_compute_missing(request, pk: int):
         )
     for refused in result.refused:
         messages.warning(request, f"{refused['label']} on {refused['set']}: {refused['reason']}")
-    if not result.started and not result.refused:
+    for failed in result.failed:
+        messages.error(
+            request,
+            f"{failed['label']} on {failed['set']} failed: {failed['reason']} "
+            "(not started again: fix the cause, then retry the failed runs)",
+        )
+    if result.not_applicable:
+        reasons = sorted({f"{n['label']} ({n['reason']})" for n in result.not_applicable})
+        messages.info(request, "Not applicable here: " + "; ".join(reasons) + ".")
+    if not result.started and not result.refused and not result.failed:
         messages.info(request, "Every metric already has a run on every model's set.")
     return redirect(reverse("report:page", args=[pk]))
