@@ -16,6 +16,8 @@ import dj_database_url
 from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
+from evalsite.csp import style_hashes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -300,11 +302,16 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # script, no event-handler attributes); <style> elements only with the page's nonce (the
 # report's); style *attributes* are allowed because progress bars and matplotlib's SVG
 # plots carry them, and a style attribute cannot run script.
+# matplotlib writes this one <style> element into every SVG plot of the report (inline, so no
+# nonce): allowed by its hash, nothing else.
+_MATPLOTLIB_SVG_STYLE_HASH = style_hashes(
+    b'<style type="text/css">*{stroke-linejoin: round; stroke-linecap: butt}</style>'
+)[0]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'", NONCE],
+        "style-src": ["'self'", NONCE, _MATPLOTLIB_SVG_STYLE_HASH],
         "style-src-attr": ["'unsafe-inline'"],
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],

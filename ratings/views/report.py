@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from evalsite.csp import allow_inline_styles_of
 from ratings.models import Campaign
 from ratings.report import report_build
 from ratings.report.actions import report_missing_runs_start
@@ -53,9 +54,10 @@ def report_download(request, pk: int, fmt: str):
         raise Http404(f"no export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     campaign = get_object_or_404(Campaign, pk=pk)
     report = report_build(campaign=campaign, include_flagged=_include_flagged(request))
-    response = HttpResponse(
-        report_export(report, campaign=campaign, fmt=fmt), content_type=CONTENT_TYPES[fmt]
-    )
+    body = report_export(report, campaign=campaign, fmt=fmt)
+    response = HttpResponse(body, content_type=CONTENT_TYPES[fmt])
+    if fmt == "html":  # self-contained: its own <style>, allowed by hash under the site's CSP
+        allow_inline_styles_of(response, body if isinstance(body, bytes) else body.encode())
     response["Content-Disposition"] = f'attachment; filename="{export_filename(report, fmt)}"'
     return response
 
