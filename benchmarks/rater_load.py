@@ -293,6 +293,10 @@ def main() -> None:
         action="store_true",
         help="gunicorn as docker-compose starts it: 3 sync workers, --timeout 120",
     )
+    parser.add_argument(
+        "--database",
+        help="use this (empty, own) database as it is instead of making one (kept afterwards)",
+    )
     parser.add_argument("--redis", help="Redis URL for the cache (EVALSITE_CACHE_URL), as compose")
     args = parser.parse_args()
     if args.compose:
@@ -300,7 +304,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="evalsite-bench-") as tmp:
         drop = None
-        if args.postgres:
+        if args.database:
+            database_url = args.database
+        elif args.postgres:
             database_url, drop = _postgres_database(args.postgres)
         else:
             database_url = f"sqlite:///{tmp}/bench.sqlite3"
