@@ -92,6 +92,21 @@ def item_load(*, item_id: int, now: datetime, exclude_assignment: int | None = N
     return qs.count()
 
 
+def item_filled_locked(*, item_id: int, exclude_assignment: int | None = None) -> int:
+    """Lock the item's row, then count its finished ratings that count towards the target.
+
+    The lock serialises everything that fills an item (answers, re-inclusions), so the
+    count cannot change before the caller's transaction ends.
+    """
+    Item.objects.select_for_update(no_key=True).filter(pk=item_id).first()
+    qs = Assignment.objects.filter(
+        item_id=item_id, status=Assignment.Status.DONE, judge__excluded=False, counted=True
+    )
+    if exclude_assignment is not None:
+        qs = qs.exclude(pk=exclude_assignment)
+    return qs.count()
+
+
 def _judge_order(judge: Judge):
     """A permutation of items particular to the judge (from their seed)."""
     rng = random.Random(judge.seed)

@@ -44,6 +44,10 @@ OPTION_FIELDS = (
 )
 
 
+# What a CriterionSpec and a Criterion row share, besides the labels (a tuple / a list).
+_SPEC_FIELDS = ("key", "protocol", "name", "question", "allow_cant_tell", "shows_prompt")
+
+
 class CampaignInvalid(ValueError):
     """A campaign cannot be made or changed as asked; ``problems`` lists why and what to do."""
 
@@ -130,15 +134,7 @@ def campaign_duplicate(*, campaign: Campaign, created_by=None) -> Campaign:
 def campaign_criteria_specs(*, campaign: Campaign) -> list[CriterionSpec]:
     """A campaign's criteria as the specs that make them."""
     return [
-        CriterionSpec(
-            key=c.key,
-            protocol=c.protocol,
-            name=c.name,
-            question=c.question,
-            labels=tuple(c.labels),
-            allow_cant_tell=c.allow_cant_tell,
-            shows_prompt=c.shows_prompt,
-        )
+        CriterionSpec(labels=tuple(c.labels), **{f: getattr(c, f) for f in _SPEC_FIELDS})
         for c in campaign.criteria.order_by("position", "pk")
     ]
 
@@ -177,14 +173,9 @@ def _campaign_fill(
                 [
                     Criterion(
                         campaign=campaign,
-                        key=spec.key,
-                        protocol=spec.protocol,
-                        name=spec.name,
-                        question=spec.question,
                         labels=list(spec.labels),
-                        allow_cant_tell=spec.allow_cant_tell,
-                        shows_prompt=spec.shows_prompt,
                         position=i,
+                        **{f: getattr(spec, f) for f in _SPEC_FIELDS},
                     )
                     for i, spec in enumerate(criteria)
                 ]

@@ -16,7 +16,8 @@ import statistics
 from django.db import transaction
 from django.utils import timezone
 
-from ratings.models import Assignment, Item, Judge, Rating
+from ratings.models import Assignment, Judge, Rating
+from ratings.services.assignment import item_filled_locked
 
 MIN_TASKS_FOR_SPEED_FLAG = 3
 
@@ -89,16 +90,8 @@ def judge_include(*, judge: Judge) -> list[int]:
             judge=judge, status=Assignment.Status.DONE, is_gold=False
         ).order_by("item_id")
         for assignment in mine:
-            Item.objects.select_for_update(no_key=True).filter(pk=assignment.item_id).first()
-            others = (
-                Assignment.objects.filter(
-                    item_id=assignment.item_id,
-                    status=Assignment.Status.DONE,
-                    judge__excluded=False,
-                    counted=True,
-                )
-                .exclude(pk=assignment.pk)
-                .count()
+            others = item_filled_locked(
+                item_id=assignment.item_id, exclude_assignment=assignment.pk
             )
             counted = others < target
             if counted != assignment.counted:
