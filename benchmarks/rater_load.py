@@ -2,6 +2,9 @@
 
     python benchmarks/rater_load.py                       # SQLite file in a temporary folder
     python benchmarks/rater_load.py --postgres postgres://postgres@127.0.0.1:5432/postgres
+    python benchmarks/rater_load.py --compose --postgres URL --redis redis://127.0.0.1:6379/5
+                                  # gunicorn as docker-compose starts it (3 sync workers,
+                                  # Redis cache for the per-client limits)
 
 What it does, all on the loopback interface and bounded in time:
 
@@ -13,7 +16,7 @@ What it does, all on the loopback interface and bounded in time:
 3. phase 1, the trivial view: ``--judges`` threads call ``/healthz`` (one SELECT 1)
    for ``--seconds / 3`` seconds, as the yardstick of the server and machine;
 4. phase 2, the rater: each thread is a Prolific participant (own cookies) who
-   opens the link, reads the instructions, then loops: fetch the task page,
+   opens the link, reads the instructions, presses Start, then loops: fetch the task page,
    fetch its images, submit answers (the submit is measured up to its redirect,
    not following it), for ``--seconds`` seconds;
 5. prints requests per second and p50/p95/p99 latency of each kind of request,
@@ -57,11 +60,9 @@ def _setup_in_django() -> None:
     from django.core.management import call_command
 
     from metrics import selectors as catalog
-    from metrics.services.derivatives import image_derivative
-    from ratings.models import ItemImage
     from ratings.presets import criterion_preset
-    from ratings.selectors import DISPLAY_SIZES
     from ratings.services.campaigns import campaign_create, campaign_set_status
+    from ratings.services.images import campaign_images_warm
 
     call_command("load_demo", stdout=open(os.devnull, "w"))
     # The three text-to-image demo models (load_demo may add other kinds of sets).
@@ -85,8 +86,7 @@ def _setup_in_django() -> None:
         min_seconds=0,
     )
     campaign_set_status(campaign=campaign, status="open")
-    for ii in ItemImage.objects.filter(item__campaign=campaign).select_related("image", "item"):
-        image_derivative(image=ii.image, max_side=DISPLAY_SIZES[ii.item.kind])
+    campaign_images_warm(campaign_id=campaign.pk)
     print(f"KEY={campaign.key} ITEMS={campaign.items.count()}")
 
 
@@ -212,10 +212,10 @@ def _judge_worker(n: int, port: int, key: str, deadline: float, rec: Recorder, i
     browser = Browser(port)
     base = f"/s/{key}/"
     try:
-        browser.request("GET", f"{base}?PROLIFIC_PID=bench{n:04d}&STUDY_ID=bench&SESSION_ID=s{n}")
-        _, _, html = browser.request("GET", f"{base}instructions")
+        entry = f"{base}?PROLIFIC_PID=bench{n:04d}&STUDY_ID=bench&SESSION_ID=s{n}"
+        _, _, html = browser.request("GET", entry)  # the instructions and the Start button
         token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1).decode()
-        browser.request("POST", f"{base}instructions", {"csrfmiddlewaretoken": token})
+        browser.request("POST", entry, {"csrfmiddlewaretoken": token})
         while time.monotonic() < deadline:
             got = rec.timed("fetch task page", lambda: browser.request("GET", f"{base}task"))
             if got is None:
@@ -288,11 +288,25 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--no-images", action="store_true", help="do not fetch the task images")
+    parser.add_argument(
+        "--compose",
+        action="store_true",
+        help="gunicorn as docker-compose starts it: 3 sync workers, --timeout 120",
+    )
+    parser.add_argument(
+        "--database",
+        help="use this (empty, own) database as it is instead of making one (kept afterwards)",
+    )
+    parser.add_argument("--redis", help="Redis URL for the cache (EVALSITE_CACHE_URL), as compose")
     args = parser.parse_args()
+    if args.compose:
+        args.workers, args.threads = 3, 1
 
     with tempfile.TemporaryDirectory(prefix="evalsite-bench-") as tmp:
         drop = None
-        if args.postgres:
+        if args.database:
+            database_url = args.database
+        elif args.postgres:
             database_url, drop = _postgres_database(args.postgres)
         else:
             database_url = f"sqlite:///{tmp}/bench.sqlite3"
@@ -303,7 +317,12 @@ def main() -> None:
             "DJANGO_DEBUG": "0",
             "DJANGO_ALLOWED_HOSTS": LOOPBACK,
             "DJANGO_SECRET_KEY": "benchmark-only-" + "x" * 40,
+            # Every simulated participant comes from 127.0.0.1: the per-client limits of
+            # campaign links (meant for one person or one hog per address) are lifted.
+            "EVALSITE_LINK_JUDGES_PER_CLIENT": "1000000/h",
+            "EVALSITE_LINK_LEASES_PER_CLIENT": "0",
             "EVALSITE_LOG_LEVEL": "WARNING",
+            **({"EVALSITE_CACHE_URL": args.redis} if args.redis else {}),
             # load_demo may queue metric runs: into a throwaway folder, never a real broker.
             "CELERY_BROKER_URL": "filesystem://",
             "CELERY_BROKER_DIR": f"{tmp}/broker",
@@ -339,11 +358,14 @@ def _run(args, env: dict) -> None:
         key = re.search(r"KEY=(\S+)", out).group(1)
         print(out.strip().splitlines()[-1])
         port = _free_port()
+        if args.compose:  # docker-compose.yml's web command
+            workers = ["--workers", "3", "--timeout", "120"]
+        else:
+            workers = ["--workers", str(args.workers), "--threads", str(args.threads),
+                       "--worker-class", "gthread", "--timeout", "60"]  # fmt: skip
         gunicorn = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "evalsite.wsgi:application",
-             "--bind", f"{LOOPBACK}:{port}", "--workers", str(args.workers),
-             "--threads", str(args.threads), "--worker-class", "gthread",
-             "--log-level", "warning", "--timeout", "60"],
+             "--bind", f"{LOOPBACK}:{port}", *workers, "--log-level", "warning"],
             cwd=ROOT, env=env, start_new_session=True,
         )  # fmt: skip
         for _ in range(100):

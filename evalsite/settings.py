@@ -8,10 +8,15 @@ environment at all the platform runs on its embedded defaults: SQLite (WAL) in
 from __future__ import annotations
 
 import os
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
+
+from evalsite.csp import style_hashes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -49,7 +54,16 @@ def env_list(name: str, default: str = "") -> list[str]:
 # --- core -----------------------------------------------------------------------------
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-# The default key is only good for a laptop: `check --deploy` flags it (security.W009).
+# The default key is only good for a laptop (DJANGO_DEBUG=1, as `make run` sets) and for the
+# test suite: anyone who knows it can forge sessions. A production start (debug off) without
+# DJANGO_SECRET_KEY is refused instead of silently running on the public default.
+_TESTING = "pytest" in sys.modules
+if not DEBUG and not _TESTING and not env_str("DJANGO_SECRET_KEY"):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is off: set DJANGO_SECRET_KEY to 50 random "
+        "characters (python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+        "or DJANGO_DEBUG=1 on a development machine."
+    )
 SECRET_KEY = env_str(
     "DJANGO_SECRET_KEY", "django-insecure-evalsite-local-development-key-change-me"
 )
@@ -69,6 +83,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "metrics",
     "ratings",
 ]
@@ -82,6 +97,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it answers locked-out sign-ins.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "evalsite.urls"
@@ -97,6 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -137,6 +156,23 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- sign-in throttling (django-axes) ---------------------------------------------------
+
+# The throttling backend comes first: it refuses a locked-out user and IP before any
+# password is checked. Sign-ins without a request (the test client, shell) skip it.
+AUTHENTICATION_BACKENDS = [
+    "evalsite.auth.SignInThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failures are counted per user name *and* client address: a stranger guessing a
+# researcher's password from elsewhere cannot lock the researcher out of their own machine.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("EVALSITE_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("EVALSITE_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 # --- i18n, static, media --------------------------------------------------------------
 
@@ -189,6 +225,18 @@ EVALSITE_LPIPS_BACKBONE_WEIGHTS = env_str("EVALSITE_LPIPS_BACKBONE_WEIGHTS")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
+
+# --- rating campaign links (slot hogging) ---------------------------------------------
+
+# New judges one client address may start per campaign link (django-ratelimit rate).
+EVALSITE_LINK_JUDGES_PER_CLIENT = env_str("EVALSITE_LINK_JUDGES_PER_CLIENT", "10/h")
+EVALSITE_LINK_JUDGES_PER_CLIENT_COUNT = int(EVALSITE_LINK_JUDGES_PER_CLIENT.split("/")[0])
+# Live leases all judges started from one client address may hold together in a campaign.
+EVALSITE_LINK_LEASES_PER_CLIENT = env_int("EVALSITE_LINK_LEASES_PER_CLIENT", 4)
+# The lease of a judge who has answered nothing yet (later leases: the campaign's own).
+EVALSITE_FIRST_LEASE_SECONDS = env_int("EVALSITE_FIRST_LEASE_SECONDS", 180)
+# Leases a judge may let lapse before answering anything, before getting no more tasks.
+EVALSITE_IDLE_LAPSES = env_int("EVALSITE_IDLE_LAPSES", 2)
 
 # --- cache ---------------------------------------------------------------------------
 
@@ -286,6 +334,31 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
 )
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Content-Security-Policy (django-csp): scripts only from our own static files (no inline
+# script, no event-handler attributes); <style> elements only with the page's nonce (the
+# report's); style *attributes* are allowed because progress bars and matplotlib's SVG
+# plots carry them, and a style attribute cannot run script.
+# matplotlib writes this one <style> element into every SVG plot of the report (inline, so no
+# nonce): allowed by its hash, nothing else.
+_MATPLOTLIB_SVG_STYLE_HASH = style_hashes(
+    b'<style type="text/css">*{stroke-linejoin: round; stroke-linecap: butt}</style>'
+)[0]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", NONCE, _MATPLOTLIB_SVG_STYLE_HASH],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -294,5 +367,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("EVALSITE_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # one INFO line per sign-in otherwise
+    },
 }

@@ -8,8 +8,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from metrics import selectors as catalog
-from ratings.models.campaigns import Protocol
-from ratings.presets import DEFAULT_INSTRUCTIONS, PRESET_PROTOCOLS, CriterionSpec, criterion_preset
+from ratings.models.campaigns import IMAGE_SIDES, Campaign, ImageFit, Protocol
+from ratings.presets import PRESET_PROTOCOLS, CriterionSpec, criterion_preset
 
 PRESET_DEFAULTS = {
     "realism": ["rate"],
@@ -27,7 +27,9 @@ class CampaignForm(forms.Form):
         max_length=200, initial="Image rating study", help_text="What judges see as the title"
     )
     instructions = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 10}), initial=DEFAULT_INSTRUCTIONS
+        widget=forms.Textarea(attrs={"rows": 10}),
+        required=False,
+        help_text="Empty: written from the criteria you choose (their scales and keys)",
     )
     image_sets = forms.ModelMultipleChoiceField(
         queryset=None, widget=forms.CheckboxSelectMultiple, help_text="Generated sets to rate"
@@ -78,6 +80,25 @@ class CampaignForm(forms.Form):
     )
     allow_link = forms.BooleanField(
         required=False, initial=True, label="Open to anyone with the link (Prolific, crowd)"
+    )
+    prolific_only = forms.BooleanField(
+        required=False,
+        label="Prolific study: the link needs PROLIFIC_PID (one judge per participant)",
+    )
+    image_side = forms.TypedChoiceField(
+        choices=[(str(s), f"{s} x {s} px") for s in IMAGE_SIDES],
+        coerce=int,
+        required=False,
+        empty_value=768,
+        initial="768",
+        label="Judges' image size",
+        help_text="Every image is shown at this one size, whatever its model's resolution",
+    )
+    image_fit = forms.ChoiceField(
+        choices=ImageFit.choices,
+        required=False,
+        initial=ImageFit.PAD,
+        label="Images of other shapes",
     )
 
     def __init__(self, *args, **kwargs):
@@ -139,7 +160,53 @@ class CampaignForm(forms.Form):
             "gold_threshold": data["gold_threshold"],
             "min_seconds": data["min_seconds"],
             "allow_link": data.get("allow_link", False),
+            "prolific_only": data.get("prolific_only", False),
+            "image_side": data["image_side"],
+            "image_fit": data.get("image_fit") or ImageFit.PAD,
         }
+
+    def clean(self):
+        data = super().clean()
+        if data.get("prolific_only") and not data.get("allow_link"):
+            self.add_error("prolific_only", "a Prolific study must be open to the link: tick both")
+        return data
+
+    @classmethod
+    def initial_from(cls, campaign: Campaign) -> dict:
+        """The form's values for an existing campaign (editing a draft)."""
+        criteria = list(campaign.criteria.order_by("position", "pk"))
+        initial = {
+            "name": campaign.name,
+            "title": campaign.title,
+            "instructions": campaign.instructions,
+            "image_sets": list(campaign.image_sets.values_list("pk", flat=True)),
+            "reference_set": campaign.reference_set_id,
+            "target_ratings": campaign.target_ratings,
+            "judge_cap": campaign.judge_cap,
+            "exposure_seconds": campaign.exposure_ms / 1000 if campaign.exposure_ms else None,
+            "lease_minutes": max(1, campaign.lease_seconds // 60),
+            **{
+                f: getattr(campaign, f)
+                for f in ("grid_size", "pairs_per_prompt", "gold_rate", "gold_items")
+            },
+            **{
+                f: getattr(campaign, f)
+                for f in ("gold_threshold", "min_seconds", "allow_link", "prolific_only")
+            },
+            "image_side": str(campaign.image_side),
+            "image_fit": campaign.image_fit,
+        }
+        for key in PRESET_PROTOCOLS:
+            initial[f"criterion_{key}"] = [c.protocol for c in criteria if c.key == key]
+        custom = next((c for c in criteria if c.key not in PRESET_PROTOCOLS), None)
+        if custom is not None:
+            initial.update(
+                custom_name=custom.name,
+                custom_question=custom.question,
+                custom_protocol=custom.protocol,
+                custom_labels="\n".join(custom.labels),
+            )
+        return initial
 
 
 class InviteForm(forms.Form):

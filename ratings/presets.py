@@ -127,3 +127,40 @@ def default_criteria() -> list[CriterionSpec]:
         criterion_preset("creativity"),
         criterion_preset("diversity", Protocol.GRID),
     ]
+
+
+def instructions_for(criteria) -> str:
+    """Instructions that say what these criteria ask, with the keys their pages use.
+
+    Scales are described with their real length (a compare task has four choices on keys
+    1 to 4, not a scale from 1 to 5); ``criteria`` are specs or Criterion rows.
+    """
+    scaled = [c for c in criteria if c.protocol != Protocol.COMPARE]
+    protocols = {c.protocol for c in criteria}
+    points = sorted({len(c.labels) for c in scaled})
+    lines = ["Thank you for taking part. You will see images, one task at a time, and answer "
+             "one or a few questions about them."]  # fmt: skip
+    lines.append("")
+    if scaled:
+        scale = f"1 to {points[0]}" if len(points) == 1 else "1 to the number of points shown"
+        lines.append(
+            f"- Rate on a scale from {scale}: judge on its own merits, we want your opinion."
+        )
+    if Protocol.COMPARE in protocols:
+        lines.append(
+            "- When two images (A and B) are shown, choose which one is better for the question: "
+            "A, B, about the same, or both bad (keys 1 to 4)."
+        )
+    if Protocol.GRID in protocols:
+        lines.append(
+            "- When a grid of images is shown, judge how different they are from each other."
+        )
+    if any(getattr(c, "allow_cant_tell", False) for c in scaled):
+        lines.append('- If you really cannot answer a rating, choose "Can\'t tell" (key 0).')
+    lines.append("")
+    lines.append(
+        "Keyboard: press the number keys to answer, Enter to submit, ? to see these "
+        "instructions again. "
+        "Some tasks are checks with a known answer; careless answers are noticed."
+    )
+    return "\n".join(lines)

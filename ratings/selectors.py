@@ -12,10 +12,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ratings.models import Assignment, Campaign, Criterion, Item, ItemImage, Judge, Rating
-from ratings.models.campaigns import Protocol
-
-# Longest side of the images judges get, by protocol (derivative sizes of the catalog).
-DISPLAY_SIZES = {Protocol.RATE: 1024, Protocol.COMPARE: 1024, Protocol.GRID: 512}
 
 
 def item_criteria(*, item: Item, criteria: Iterable[Criterion]) -> list[Criterion]:
@@ -29,9 +25,9 @@ def item_criteria(*, item: Item, criteria: Iterable[Criterion]) -> list[Criterio
 
 @dataclass(frozen=True)
 class TaskImage:
+    # Only the opaque token: every judge's copy is the campaign's one square, so the page
+    # carries no native width or height that could tell models (or real photos) apart.
     token: str
-    width: int  # of the largest derivative served, for the page's layout
-    height: int
 
 
 @dataclass(frozen=True)
@@ -55,9 +51,8 @@ def task_view(*, assignment: Assignment) -> TaskView:
     by_position = {
         ii.position: ii for ii in ItemImage.objects.filter(item=item).select_related("image")
     }
-    max_side = DISPLAY_SIZES[item.kind]
     order = assignment.display_order or sorted(by_position)
-    images = [_task_image(by_position[p], max_side) for p in order]
+    images = [TaskImage(by_position[p].token) for p in order]
     show_prompt = any(c.shows_prompt for c in criteria)
     return TaskView(
         token=assignment.token,
@@ -66,14 +61,8 @@ def task_view(*, assignment: Assignment) -> TaskView:
         prompt=item.shown_prompt.text if show_prompt and item.shown_prompt else None,
         criteria=criteria,
         exposure_ms=campaign.exposure_ms,
-        max_side=max_side,
+        max_side=campaign.image_side,
     )
-
-
-def _task_image(item_image: ItemImage, max_side: int) -> TaskImage:
-    w, h = item_image.image.width, item_image.image.height
-    scale = min(1.0, max_side / max(w, h))
-    return TaskImage(item_image.token, max(1, round(w * scale)), max(1, round(h * scale)))
 
 
 def item_image_for_judge(*, token: str, judge: Judge | None) -> ItemImage | None:
@@ -130,11 +119,16 @@ class CampaignSummary:
     gold_items: int
     slots: int  # regular items x target
     filled: int  # finished ratings that count (judges not excluded), capped per item
-    live: int
+    live: int  # tasks on judges' screens, gold ones included
     done_tasks: int
     judges: int
     flagged: int
     excluded: int
+
+    @property
+    def total_items(self) -> int:
+        """Every item, gold included (what ``create_campaign`` prints)."""
+        return sum(self.items_by_kind.values()) + self.gold_items
 
     @property
     def percent(self) -> float:
@@ -150,11 +144,12 @@ def campaign_summary(*, campaign: Campaign, now: datetime | None = None) -> Camp
         .annotate(n=Count("pk"))
         .order_by()
     )
-    per_item = item_progress(campaign=campaign, now=now).filter(gold="").values_list("done", "live")
+    per_item = item_progress(campaign=campaign, now=now).values_list("gold", "done", "live")
     target = campaign.target_ratings
     filled = live = 0
-    for d, lv in per_item:
-        filled += min(d, target)
+    for gold, d, lv in per_item:
+        if not gold:  # gold items have no target: they fill no slot
+            filled += min(d, target)
         live += lv
     judges = Judge.objects.filter(campaign=campaign).aggregate(
         n=Count("pk"),
@@ -193,7 +188,7 @@ def item_progress(*, campaign: Campaign, now: datetime | None = None) -> QuerySe
     return (
         Item.objects.filter(campaign=campaign)
         .annotate(
-            done=count(Q(status=Assignment.Status.DONE, judge__excluded=False)),
+            done=count(Q(status=Assignment.Status.DONE, judge__excluded=False, counted=True)),
             live=count(Q(status=Assignment.Status.LEASED, expires_at__gt=now)),
         )
         .select_related("prompt")

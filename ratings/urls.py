@@ -26,6 +26,9 @@ staff_urlpatterns = [
     path("campaigns/new", staff.campaign_new, name="campaign_new"),
     path("campaigns/<int:pk>/", staff.campaign_detail, name="campaign_detail"),
     path("campaigns/<int:pk>/status", staff.campaign_status, name="campaign_status"),
+    path("campaigns/<int:pk>/edit", staff.campaign_edit, name="campaign_edit"),
+    path("campaigns/<int:pk>/delete", staff.campaign_delete_view, name="campaign_delete"),
+    path("campaigns/<int:pk>/duplicate", staff.campaign_duplicate_view, name="campaign_duplicate"),
     path("campaigns/<int:pk>/invite", staff.campaign_invite_view, name="campaign_invite"),
     path("campaigns/<int:pk>/items", staff.campaign_items, name="campaign_items"),
     path(

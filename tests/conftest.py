@@ -41,6 +41,12 @@ def _isolate_filesystem_broker() -> None:
 
 _isolate_filesystem_broker()
 
+# Processes the tests start (workers, gunicorn) run with debug off, where settings refuse
+# the default secret key: they inherit this test-only one.
+import os  # noqa: E402
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_media(request, tmp_path_factory):

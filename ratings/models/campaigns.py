@@ -38,6 +38,17 @@ class Protocol(models.TextChoices):
     GRID = "grid", "grid (4 to 9 images, one model and prompt)"
 
 
+class ImageFit(models.TextChoices):
+    """How judges' copies of different shapes are brought to the campaign's one square box."""
+
+    PAD = "pad", "fit inside the box, padded with grey (nothing cut off)"
+    CROP = "crop", "fill the box, cropped at the centre"
+
+
+# Sides of the square box judges' copies are made at (one per campaign).
+IMAGE_SIDES = (512, 768, 1024)
+
+
 class Campaign(models.Model):
     """A rating study: which sets, which criteria, how many ratings, and who may judge."""
 
@@ -104,7 +115,19 @@ class Campaign(models.Model):
     allow_link = models.BooleanField(
         default=False, help_text="Anyone with the campaign link may judge (crowd workers)"
     )
+    prolific_only = models.BooleanField(
+        default=False,
+        help_text="Prolific study: the link needs PROLIFIC_PID, one judge per participant id",
+    )
     completion_code = models.CharField(max_length=40, default=new_completion_code)
+    # Blinding by size: every judge's copy of every image of the campaign is this square,
+    # whatever the model's native resolution, so size and shape tell nothing.
+    image_side = models.PositiveSmallIntegerField(
+        default=768,
+        choices=[(s, f"{s} x {s} px") for s in IMAGE_SIDES],
+        help_text="Judges see every image at this one size",
+    )
+    image_fit = models.CharField(max_length=10, choices=ImageFit.choices, default=ImageFit.PAD)
     invited = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="rating_campaigns"
     )

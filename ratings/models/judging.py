@@ -35,6 +35,9 @@ class Judge(models.Model):
     session_id = models.CharField(max_length=100, blank=True, default="")
     # Seeds this judge's item order and the place of gold items in it.
     seed = models.BigIntegerField(default=new_seed)
+    # A keyed hash of the address the judge started from (never the address itself):
+    # per-client limits on new judges and live leases of link campaigns count by it.
+    client_key = models.CharField(max_length=64, blank=True, default="")
     instructions_seen_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -51,6 +54,7 @@ class Judge(models.Model):
 
     class Meta:
         ordering = ["campaign_id", "id"]
+        indexes = [models.Index(fields=["campaign", "client_key"], name="judge_campaign_client")]
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "user"],
@@ -109,6 +113,11 @@ class Assignment(models.Model):
     # Item image positions from left to right (top-left first in a grid), drawn per task.
     display_order = models.JSONField(default=list)
     time_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Time on task")
+    # When the task's images were first sent: with an exposure limit, they are refused after.
+    shown_at = models.DateTimeField(null=True, blank=True)
+    # False for an answer that re-including its judge could not count: the item had
+    # reached its target without it (the rating is kept, left out of counts and results).
+    counted = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["id"]

@@ -199,7 +199,8 @@ def report_data_collect(*, campaign: Campaign) -> ReportData:
     item_model_b[grid] = -1
 
     rating_rows = list(
-        Rating.objects.filter(item__campaign=campaign, item__gold="")
+        # Answers re-inclusion could not count (their item was full) stay out of results.
+        Rating.objects.filter(item__campaign=campaign, item__gold="", assignment__counted=True)
         .order_by("id")
         .values_list(
             "id", "judge_id", "item_id", "criterion_id", "value", "choice", "cant_tell", "time_ms"

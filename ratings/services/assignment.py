@@ -37,6 +37,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
@@ -57,6 +58,11 @@ _PRIME = 2_147_483_647  # 2**31 - 1: the item permutation is (rand * a + b) mod 
 _MAX_TRIES = 50
 
 
+class TasksWithheld(Exception):
+    """No new task for this judge for now (too many open from their network, or leases let
+    lapse without an answer); the message is for the judge."""
+
+
 class CampaignNotOpen(Exception):
     """The campaign is not open (draft, paused or closed); the message is for the judge."""
 
@@ -73,14 +79,29 @@ class CampaignNotOpen(Exception):
 def counted_q(*, now: datetime, prefix: str = "") -> Q:
     """Assignments that hold a slot of their item's target at ``now``."""
     p = prefix
-    return Q(**{f"{p}status": Assignment.Status.DONE, f"{p}judge__excluded": False}) | Q(
-        **{f"{p}status": Assignment.Status.LEASED, f"{p}expires_at__gt": now}
-    )
+    return Q(
+        **{f"{p}status": Assignment.Status.DONE, f"{p}judge__excluded": False, f"{p}counted": True}
+    ) | Q(**{f"{p}status": Assignment.Status.LEASED, f"{p}expires_at__gt": now})
 
 
 def item_load(*, item_id: int, now: datetime, exclude_assignment: int | None = None) -> int:
     """Finished ratings (judges not excluded) plus live leases of one item."""
     qs = Assignment.objects.filter(counted_q(now=now), item_id=item_id)
+    if exclude_assignment is not None:
+        qs = qs.exclude(pk=exclude_assignment)
+    return qs.count()
+
+
+def item_filled_locked(*, item_id: int, exclude_assignment: int | None = None) -> int:
+    """Lock the item's row, then count its finished ratings that count towards the target.
+
+    The lock serialises everything that fills an item (answers, re-inclusions), so the
+    count cannot change before the caller's transaction ends.
+    """
+    Item.objects.select_for_update(no_key=True).filter(pk=item_id).first()
+    qs = Assignment.objects.filter(
+        item_id=item_id, status=Assignment.Status.DONE, judge__excluded=False, counted=True
+    )
     if exclude_assignment is not None:
         qs = qs.exclude(pk=exclude_assignment)
     return qs.count()
@@ -102,7 +123,14 @@ def gold_due(*, campaign: Campaign, judge: Judge, taken: int) -> bool:
 
 
 def task_next(*, judge: Judge, now: datetime | None = None) -> Assignment | None:
-    """The judge's live lease, or a new one; None when nothing is left for them."""
+    """The judge's live lease, or a new one; None when nothing is left for them.
+
+    Slot hogging (one client holding many leases it never answers) is limited here:
+    a judge's first lease is short (``EVALSITE_FIRST_LEASE_SECONDS``), a judge who let
+    ``EVALSITE_IDLE_LAPSES`` leases lapse without answering anything gets no more, and
+    judges that started from one client address hold at most
+    ``EVALSITE_LINK_LEASES_PER_CLIENT`` live leases together (:class:`TasksWithheld`).
+    """
     now = now or timezone.now()
     with transaction.atomic():
         judge = (
@@ -128,6 +156,8 @@ def task_next(*, judge: Judge, now: datetime | None = None) -> Assignment | None
         taken = mine.count()
         if campaign.judge_cap is not None and taken >= campaign.judge_cap:
             return None
+        answered = mine.filter(status=Assignment.Status.DONE).exists()
+        _check_hogging(campaign, judge, now, answered)
         item = None
         if gold_due(campaign=campaign, judge=judge, taken=taken):
             item = _gold_candidate(campaign, judge)
@@ -148,9 +178,44 @@ def task_next(*, judge: Judge, now: datetime | None = None) -> Assignment | None
             judge=judge,
             is_gold=bool(item.gold),
             leased_at=now,
-            expires_at=now + timedelta(seconds=campaign.lease_seconds),
+            expires_at=now + timedelta(seconds=_lease_seconds(campaign, answered)),
             display_order=positions,
         )
+
+
+def _lease_seconds(campaign: Campaign, answered: bool) -> int:
+    """A judge who has answered nothing yet gets a short lease: a slot is not held for long
+    by someone who only opened the link."""
+    if answered:
+        return campaign.lease_seconds
+    return min(campaign.lease_seconds, settings.EVALSITE_FIRST_LEASE_SECONDS)
+
+
+def _check_hogging(campaign: Campaign, judge: Judge, now: datetime, answered: bool) -> None:
+    if not answered:
+        lapsed = Assignment.objects.filter(
+            judge=judge, status=Assignment.Status.EXPIRED, submitted_at__isnull=True
+        ).count()
+        if lapsed >= settings.EVALSITE_IDLE_LAPSES:
+            raise TasksWithheld(
+                "Your tasks timed out without an answer, so they went to other people. "
+                "Thank you for your interest."
+            )
+    limit = settings.EVALSITE_LINK_LEASES_PER_CLIENT
+    if judge.client_key and limit:
+        # Counted while holding this judge's row lock only: two judges of one client
+        # leasing in the same instant may pass together (PostgreSQL), one more at most each.
+        held = Assignment.objects.filter(
+            campaign=campaign,
+            status=Assignment.Status.LEASED,
+            expires_at__gt=now,
+            judge__client_key=judge.client_key,
+        ).count()
+        if held >= limit:
+            raise TasksWithheld(
+                "Too many tasks of this study are open from your network right now. "
+                "Please answer those first, or come back in a few minutes."
+            )
 
 
 def _unseen(campaign: Campaign, judge: Judge):
@@ -192,7 +257,8 @@ def _open_items_sql(
             SELECT a.item_id, COUNT(*) AS n
             FROM {assignment} a JOIN {judges} j ON j.id = a.judge_id
             WHERE a.campaign_id = %s
-              AND ((a.status = %s AND j.excluded = %s) OR (a.status = %s AND a.expires_at > %s))
+              AND ((a.status = %s AND j.excluded = %s AND a.counted = %s)
+                   OR (a.status = %s AND a.expires_at > %s))
             GROUP BY a.item_id
         ) l ON l.item_id = i.id
         WHERE i.campaign_id = %s AND i.gold = ''
@@ -204,6 +270,7 @@ def _open_items_sql(
         campaign.pk,
         Assignment.Status.DONE,
         False,
+        True,
         Assignment.Status.LEASED,
         adapt(now),
         campaign.pk,

@@ -11,7 +11,12 @@ from django.utils import timezone
 
 from ratings.models import Campaign, Criterion
 from ratings.models.campaigns import Protocol
-from ratings.presets import DEFAULT_INSTRUCTIONS, PRESET_PROTOCOLS, CriterionSpec
+from ratings.presets import (
+    DEFAULT_INSTRUCTIONS,
+    PRESET_PROTOCOLS,
+    CriterionSpec,
+    instructions_for,
+)
 from ratings.services.items import ItemsInvalid, items_generate
 
 JUDGE_GROUP = "judge"
@@ -31,9 +36,16 @@ OPTION_FIELDS = (
     "gold_min_answers",
     "min_seconds",
     "allow_link",
+    "prolific_only",
+    "image_side",
+    "image_fit",
     "completion_code",
     "seed",
 )
+
+
+# What a CriterionSpec and a Criterion row share, besides the labels (a tuple / a list).
+_SPEC_FIELDS = ("key", "protocol", "name", "question", "allow_cant_tell", "shows_prompt")
 
 
 class CampaignInvalid(ValueError):
@@ -55,39 +67,115 @@ def campaign_create(
     **options,
 ) -> Campaign:
     """Create a draft campaign with its criteria and items, all or nothing."""
+    campaign = Campaign(created_by=created_by)
+    return _campaign_fill(
+        campaign, name, image_sets, criteria, instructions, reference_set, options
+    )
+
+
+def campaign_update(
+    *,
+    campaign: Campaign,
+    name: str,
+    image_sets: Sequence,
+    criteria: Sequence[CriterionSpec],
+    instructions: str = "",
+    reference_set=None,
+    **options,
+) -> Campaign:
+    """Change every setting of a draft; its criteria and items are made again, all or nothing."""
+    with transaction.atomic():
+        # Status guard under the row lock: a draft being opened right now is not edited.
+        locked = Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+        if locked is None or locked.status != Campaign.Status.DRAFT:
+            raise CampaignInvalid(
+                ["only a draft can be edited: duplicate this campaign as a new draft instead"]
+            )
+        for field in OPTION_FIELDS:
+            setattr(locked, field, Campaign._meta.get_field(field).get_default())
+        locked.completion_code, locked.seed = campaign.completion_code, campaign.seed
+        return _campaign_fill(
+            locked, name, image_sets, criteria, instructions, reference_set, options
+        )
+
+
+def campaign_delete(*, campaign: Campaign) -> None:
+    """Delete a draft with everything it holds (never a campaign judges have seen)."""
+    with transaction.atomic():
+        deleted, _ = Campaign.objects.filter(
+            pk=campaign.pk, status=Campaign.Status.DRAFT, opened_at__isnull=True
+        ).delete()
+    if not deleted:
+        raise CampaignInvalid(
+            [f"{campaign.name!r} is not a draft: close it instead (its ratings are kept)"]
+        )
+
+
+def campaign_duplicate(*, campaign: Campaign, created_by=None) -> Campaign:
+    """A new draft with the same settings, sets and criteria (new key, code and items)."""
+    base = f"{campaign.name} (copy)"
+    name, n = base, 2
+    while Campaign.objects.filter(name=name).exists():
+        name, n = f"{base[:-1]} {n})", n + 1
+    options = {
+        f: getattr(campaign, f) for f in OPTION_FIELDS if f not in ("completion_code", "seed")
+    }
+    return campaign_create(
+        name=name,
+        image_sets=list(campaign.image_sets.all()),
+        criteria=campaign_criteria_specs(campaign=campaign),
+        instructions=campaign.instructions,
+        reference_set=campaign.reference_set,
+        created_by=created_by,
+        **options,
+    )
+
+
+def campaign_criteria_specs(*, campaign: Campaign) -> list[CriterionSpec]:
+    """A campaign's criteria as the specs that make them."""
+    return [
+        CriterionSpec(labels=tuple(c.labels), **{f: getattr(c, f) for f in _SPEC_FIELDS})
+        for c in campaign.criteria.order_by("position", "pk")
+    ]
+
+
+def _campaign_fill(
+    campaign: Campaign, name, image_sets, criteria, instructions, reference_set, options
+) -> Campaign:
+    """Set a (new or draft) campaign's fields, criteria and items through items_generate."""
     unknown = set(options) - set(OPTION_FIELDS)
     if unknown:
         raise TypeError(f"unknown campaign options: {', '.join(sorted(unknown))}")
-    problems = _check_inputs(name, image_sets, criteria, reference_set)
+    problems = _check_inputs(name, image_sets, criteria, reference_set, campaign.pk)
     if problems:
         raise CampaignInvalid(problems)
-    campaign = Campaign(
-        name=name.strip(),
-        instructions=instructions.strip() or DEFAULT_INSTRUCTIONS,
-        reference_set=reference_set,
-        created_by=created_by,
-        **{k: v for k, v in options.items() if v is not None or k in ("judge_cap", "exposure_ms")},
-    )
+    instructions = instructions.strip()
+    if not instructions or instructions == DEFAULT_INSTRUCTIONS:
+        instructions = instructions_for(criteria)
+    campaign.name = name.strip()
+    campaign.instructions = instructions
+    campaign.reference_set = reference_set
+    for field, value in options.items():
+        if value is not None or field in ("judge_cap", "exposure_ms"):
+            setattr(campaign, field, value)
     try:
         campaign.full_clean()
     except ValidationError as exc:
         raise CampaignInvalid(_messages(exc)) from None
     try:
         with transaction.atomic():
+            if campaign.pk is not None:
+                campaign.items.all().delete()
+                campaign.criteria.all().delete()
             campaign.save()
             campaign.image_sets.set(image_sets)
             Criterion.objects.bulk_create(
                 [
                     Criterion(
                         campaign=campaign,
-                        key=spec.key,
-                        protocol=spec.protocol,
-                        name=spec.name,
-                        question=spec.question,
                         labels=list(spec.labels),
-                        allow_cant_tell=spec.allow_cant_tell,
-                        shows_prompt=spec.shows_prompt,
                         position=i,
+                        **{f: getattr(spec, f) for f in _SPEC_FIELDS},
                     )
                     for i, spec in enumerate(criteria)
                 ]
@@ -98,11 +186,11 @@ def campaign_create(
     return campaign
 
 
-def _check_inputs(name, image_sets, criteria, reference_set) -> list[str]:
+def _check_inputs(name, image_sets, criteria, reference_set, pk=None) -> list[str]:
     problems = []
     if not name or not name.strip():
         problems.append("give the campaign a name")
-    elif Campaign.objects.filter(name=name.strip()).exists():
+    elif Campaign.objects.filter(name=name.strip()).exclude(pk=pk).exists():
         problems.append(f"a campaign named {name.strip()!r} exists already: choose another name")
     if not image_sets:
         problems.append("choose at least one generated image set")

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import statistics
 
+from django.db import transaction
 from django.utils import timezone
 
 from ratings.models import Assignment, Judge, Rating
+from ratings.services.assignment import item_filled_locked
 
 MIN_TASKS_FOR_SPEED_FLAG = 3
 
@@ -70,8 +72,31 @@ def judge_exclude(*, judge: Judge, reason: str = "") -> Judge:
     return judge
 
 
-def judge_include(*, judge: Judge) -> Judge:
-    """Undo an exclusion (their ratings count again, so an item may then hold more than its target)."""
-    Judge.objects.filter(pk=judge.pk).update(excluded=False, excluded_reason="", excluded_at=None)
+def judge_include(*, judge: Judge) -> list[int]:
+    """Undo an exclusion without pushing any item over its target; return the items not counted.
+
+    While the judge was excluded, their items were handed out again and may have filled
+    up. Each of their answers counts again only where the item still has room; on a full
+    item the answer is kept but marked not counted (``Assignment.counted``), and its item
+    id is returned so the researcher is told. Under each item's row lock, like a submit.
+    """
+    skipped = []
+    with transaction.atomic():
+        Judge.objects.filter(pk=judge.pk).update(
+            excluded=False, excluded_reason="", excluded_at=None
+        )
+        target = judge.campaign.target_ratings
+        mine = Assignment.objects.filter(
+            judge=judge, status=Assignment.Status.DONE, is_gold=False
+        ).order_by("item_id")
+        for assignment in mine:
+            others = item_filled_locked(
+                item_id=assignment.item_id, exclude_assignment=assignment.pk
+            )
+            counted = others < target
+            if counted != assignment.counted:
+                Assignment.objects.filter(pk=assignment.pk).update(counted=counted)
+            if not counted:
+                skipped.append(assignment.item_id)
     judge.refresh_from_db()
-    return judge
+    return skipped

@@ -20,7 +20,7 @@ from django.utils import timezone
 from ratings.models import Assignment, Campaign, Criterion, Item, Judge, Rating
 from ratings.models.campaigns import Protocol
 from ratings.selectors import item_criteria
-from ratings.services.assignment import CampaignNotOpen
+from ratings.services.assignment import CampaignNotOpen, item_filled_locked
 from ratings.services.quality import judge_quality_refresh
 
 CANT_TELL = "x"
@@ -85,14 +85,7 @@ def rating_submit(
             # other judges' finished ratings leave a slot. So an item never holds more than
             # its target, even when a lease expired and went to someone else while its
             # judge was still answering (clocks and lock waits cannot break this).
-            Item.objects.select_for_update(no_key=True).filter(pk=item.pk).first()
-            others = (
-                Assignment.objects.filter(
-                    item_id=item.pk, status=Assignment.Status.DONE, judge__excluded=False
-                )
-                .exclude(pk=assignment.pk)
-                .count()
-            )
+            others = item_filled_locked(item_id=item.pk, exclude_assignment=assignment.pk)
             if others >= campaign.target_ratings:
                 Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.EXPIRED)
                 lost = True

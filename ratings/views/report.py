@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from evalsite.csp import allow_inline_styles_of
 from ratings.models import Campaign
 from ratings.report import report_build
 from ratings.report.actions import report_missing_runs_start
@@ -53,9 +54,10 @@ def report_download(request, pk: int, fmt: str):
         raise Http404(f"no export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     campaign = get_object_or_404(Campaign, pk=pk)
     report = report_build(campaign=campaign, include_flagged=_include_flagged(request))
-    response = HttpResponse(
-        report_export(report, campaign=campaign, fmt=fmt), content_type=CONTENT_TYPES[fmt]
-    )
+    body = report_export(report, campaign=campaign, fmt=fmt)
+    response = HttpResponse(body, content_type=CONTENT_TYPES[fmt])
+    if fmt == "html":  # self-contained: its own <style>, allowed by hash under the site's CSP
+        allow_inline_styles_of(response, body if isinstance(body, bytes) else body.encode())
     response["Content-Disposition"] = f'attachment; filename="{export_filename(report, fmt)}"'
     return response
 
@@ -64,7 +66,12 @@ def report_download(request, pk: int, fmt: str):
 @require_POST
 def report_compute_missing(request, pk: int):
     campaign = get_object_or_404(Campaign, pk=pk)
-    result = report_missing_runs_start(campaign=campaign, user=request.user)
+    result = report_missing_runs_start(
+        campaign=campaign,
+        user=request.user,
+        force_fid=request.POST.get("force_fid") == "1",
+        retry_failed=request.POST.get("retry_failed") == "1",
+    )
     if result.started:
         messages.success(
             request,
@@ -73,6 +80,15 @@ def report_compute_missing(request, pk: int):
         )
     for refused in result.refused:
         messages.warning(request, f"{refused['label']} on {refused['set']}: {refused['reason']}")
-    if not result.started and not result.refused:
+    for failed in result.failed:
+        messages.error(
+            request,
+            f"{failed['label']} on {failed['set']} failed: {failed['reason']} "
+            "(not started again: fix the cause, then retry the failed runs)",
+        )
+    if result.not_applicable:
+        reasons = sorted({f"{n['label']} ({n['reason']})" for n in result.not_applicable})
+        messages.info(request, "Not applicable here: " + "; ".join(reasons) + ".")
+    if not result.started and not result.refused and not result.failed:
         messages.info(request, "Every metric already has a run on every model's set.")
     return redirect(reverse("report:page", args=[pk]))

@@ -22,8 +22,11 @@ from ratings.models import Campaign, Judge
 from ratings.services.campaigns import (
     CampaignInvalid,
     campaign_create,
+    campaign_delete,
+    campaign_duplicate,
     campaign_invite,
     campaign_set_status,
+    campaign_update,
 )
 from ratings.services.quality import judge_exclude, judge_include
 
@@ -41,35 +44,95 @@ def campaign_list(request):
     )
 
 
+def _form_page(request, form, campaign=None):
+    return render(
+        request,
+        "ratings/staff/campaign_new.html",
+        {"form": form, "campaign": campaign},
+        status=400 if form.errors else 200,
+    )
+
+
+def _form_input(form) -> dict:
+    data = form.cleaned_data
+    return {
+        "name": data["name"],
+        "instructions": data["instructions"],
+        "image_sets": list(data["image_sets"]),
+        "reference_set": data["reference_set"],
+        "criteria": form.criteria(),
+        **form.options(),
+    }
+
+
 @staff_member_required
 @require_http_methods(["GET", "POST"])
 def campaign_new(request):
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            campaign = campaign_create(
-                name=form.cleaned_data["name"],
-                instructions=form.cleaned_data["instructions"],
-                image_sets=list(form.cleaned_data["image_sets"]),
-                reference_set=form.cleaned_data["reference_set"],
-                criteria=form.criteria(),
-                created_by=request.user,
-                **form.options(),
-            )
+            campaign = campaign_create(created_by=request.user, **_form_input(form))
         except CampaignInvalid as exc:
             for problem in exc.problems:
                 form.add_error(None, problem)
         else:
             messages.success(
-                request, f"Campaign {campaign.name} created as a draft: check it, then open it."
+                request,
+                f"Campaign {campaign.name} created as a draft: check it (Edit changes any "
+                "setting), then open it.",
             )
             return redirect(campaign)
-    return render(
-        request,
-        "ratings/staff/campaign_new.html",
-        {"form": form},
-        status=400 if form.errors else 200,
-    )
+    return _form_page(request, form)
+
+
+@staff_member_required
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request, pk: int):
+    """Every setting of a draft; its items are made again by the item-building service."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if campaign.status != Campaign.Status.DRAFT:
+        messages.error(request, "Only a draft can be edited: duplicate it as a new draft.")
+        return redirect(campaign)
+    if request.method == "POST":
+        form = CampaignForm(request.POST)
+        if form.is_valid():
+            try:
+                campaign = campaign_update(campaign=campaign, **_form_input(form))
+            except CampaignInvalid as exc:
+                for problem in exc.problems:
+                    form.add_error(None, problem)
+            else:
+                messages.success(request, f"Draft {campaign.name} saved; its items were remade.")
+                return redirect(campaign)
+    else:
+        form = CampaignForm(initial=CampaignForm.initial_from(campaign))
+    return _form_page(request, form, campaign)
+
+
+@staff_member_required
+@require_POST
+def campaign_delete_view(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        campaign_delete(campaign=campaign)
+    except CampaignInvalid as exc:
+        messages.error(request, "; ".join(exc.problems))
+        return redirect(campaign)
+    messages.success(request, f"Draft {campaign.name} deleted.")
+    return redirect("ratings:campaign_list")
+
+
+@staff_member_required
+@require_POST
+def campaign_duplicate_view(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        copy = campaign_duplicate(campaign=campaign, created_by=request.user)
+    except CampaignInvalid as exc:
+        messages.error(request, "; ".join(exc.problems))
+        return redirect(campaign)
+    messages.success(request, f"{copy.name} created as a draft from {campaign.name}.")
+    return redirect(copy)
 
 
 @staff_member_required
@@ -130,8 +193,15 @@ def campaign_invite_view(request, pk: int):
 def judge_exclusion(request, pk: int, judge_pk: int):
     judge = get_object_or_404(Judge, pk=judge_pk, campaign_id=pk)
     if request.POST.get("action") == "include":
-        judge_include(judge=judge)
+        skipped = judge_include(judge=judge)
         messages.success(request, f"{judge.label} is back in the results.")
+        if skipped:
+            messages.warning(
+                request,
+                f"{len(skipped)} of their answers are not counted: those items reached their "
+                f"target while the judge was excluded (items {', '.join(map(str, skipped[:20]))}"
+                f"{', ...' if len(skipped) > 20 else ''}).",
+            )
     else:
         judge_exclude(judge=judge, reason=request.POST.get("reason", ""))
         messages.success(

@@ -162,7 +162,7 @@ def test_the_task_fits_a_phone_and_answers_by_touch(phone, live_server, study):
 
 
 def test_images_disappear_after_the_exposure_time(page, live_server, study):
-    study.exposure_ms = 400
+    study.exposure_ms = 1500  # long enough to see the image on a busy machine
     study.save()
     page.goto(link(live_server, study, PROLIFIC_PID="flash"))
     with page.expect_navigation():
@@ -172,3 +172,7 @@ def test_images_disappear_after_the_exposure_time(page, live_server, study):
     expect(stage).to_have_class(re.compile(r"\bexposed\b"), timeout=5_000)
     expect(stage.locator("img").first).to_be_hidden()
     expect(page.get_by_text("answer from memory")).to_be_visible()
+    # The server keeps the limit too: past it (and its grace), the image is refused.
+    src = stage.locator("img").first.get_attribute("src")
+    page.wait_for_timeout(2_500)
+    assert page.request.get(live_server.url + src).status == 404

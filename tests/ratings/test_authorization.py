@@ -124,7 +124,7 @@ def test_a_judge_cannot_see_or_answer_another_judges_task(two_campaigns):
     form = answer_form(page)
     assert intruder.post(url("submit", mine), form).status_code == 404
     token = re.search(r"/i/([\w-]+)/\d+\.jpg", page.content.decode()).group(1)
-    image_url = reverse("ratings:image", args=[mine.key, token, 512])
+    image_url = reverse("ratings:image", args=[mine.key, token, mine.image_side])
     assert owner.get(image_url).status_code == 200
     assert intruder.get(image_url).status_code == 404
     assert Client().get(image_url).status_code == 404
@@ -139,7 +139,10 @@ def test_an_image_token_of_one_campaign_is_refused_under_another(two_campaigns):
     page = start(client, mine)
     start(client, other)
     token = re.search(r"/i/([\w-]+)/\d+\.jpg", page.content.decode()).group(1)
-    assert client.get(reverse("ratings:image", args=[other.key, token, 512])).status_code == 404
+    assert (
+        client.get(reverse("ratings:image", args=[other.key, token, other.image_side])).status_code
+        == 404
+    )
 
 
 def test_anonymous_visitors_reach_no_researchers_page(two_campaigns):

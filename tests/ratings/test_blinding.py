@@ -38,9 +38,10 @@ def everything_a_judge_receives(client: Client, campaign) -> list[tuple[str, obj
         got.append((target, response))
         return response
 
-    fetch(client.get, url("entry", campaign, PROLIFIC_PID="blind01", STUDY_ID="s", SESSION_ID="x"))
+    entry = url("entry", campaign, PROLIFIC_PID="blind01", STUDY_ID="s", SESSION_ID="x")
+    fetch(client.get, entry)
+    fetch(client.post, entry, {})
     fetch(client.get, url("instructions", campaign))
-    fetch(client.post, url("instructions", campaign), {})
     while True:
         page = fetch(client.get, url("task", campaign))
         if page.status_code == 302:
@@ -104,8 +105,7 @@ def test_image_urls_carry_random_tokens_not_catalog_ids(catalog):
     sets, _ = catalog
     campaign = make_campaign(sets, criteria=[("realism", "compare")], allow_link=True)
     client = Client()
-    client.get(url("entry", campaign, PROLIFIC_PID="p"))
-    client.post(url("instructions", campaign))
+    client.post(url("entry", campaign, PROLIFIC_PID="p"))
     html = client.get(url("task", campaign)).content.decode()
     tokens = re.findall(r"/s/[\w-]+/i/([\w-]+)/\d+\.jpg", html)
     assert len(set(tokens)) == 2
@@ -123,8 +123,7 @@ def test_researchers_exports_reveal_the_models(admin_client, catalog):
     sets, _ = catalog
     campaign = make_campaign(sets, criteria=[("realism", "compare")], allow_link=True)
     client = Client()
-    client.get(url("entry", campaign, PROLIFIC_PID="p"))
-    client.post(url("instructions", campaign))
+    client.post(url("entry", campaign, PROLIFIC_PID="p"))
     client.post(url("submit", campaign), answer_form(client.get(url("task", campaign))))
     csv_text = b"".join(
         admin_client.get(reverse("ratings:export_csv", args=[campaign.pk])).streaming_content

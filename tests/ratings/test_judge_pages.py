@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -32,9 +33,12 @@ def answer_form(response, value="4", choice="a") -> dict:
 
 
 def start(client, campaign, **query):
-    response = client.get(url("entry", campaign, **query))
-    assert response.status_code == 302 and response["Location"] == url("instructions", campaign)
-    assert client.post(url("instructions", campaign))["Location"] == url("task", campaign)
+    """Open the link (the instructions and a Start button), press Start, get the first task."""
+    entry = url("entry", campaign, **query)
+    response = client.get(entry)
+    assert response.status_code == 200
+    assert f'action="{html.escape(entry)}"' in response.content.decode()
+    assert client.post(entry)["Location"] == url("task", campaign)
     return client.get(url("task", campaign))
 
 
@@ -151,7 +155,8 @@ def test_a_paused_campaign_says_so_and_keeps_the_answer_being_given(client, camp
     campaign_set_status(campaign=campaign, status="paused")
     assert client.post(url("submit", campaign), answer_form(page)).status_code == 302
     assert Rating.objects.exists()
-    assert "paused" in client.get(url("task", campaign)).content.decode()
+    after = client.get(url("task", campaign)).content.decode()
+    assert "paused" in after and "Your answer was saved." in after
 
 
 def test_a_malformed_prolific_id_is_refused_with_what_to_do(client, campaign):
@@ -161,8 +166,9 @@ def test_a_malformed_prolific_id_is_refused_with_what_to_do(client, campaign):
 
 
 def test_the_instructions_come_first_and_stay_available(client, campaign):
-    client.get(url("entry", campaign, PROLIFIC_PID="reader"))
-    assert client.get(url("task", campaign))["Location"] == url("instructions", campaign)
+    visit = client.get(url("entry", campaign, PROLIFIC_PID="reader")).content.decode()
+    assert "Before you start" in visit
+    assert client.get(url("task", campaign))["Location"] == url("entry", campaign)
     page = start(client, campaign, PROLIFIC_PID="reader")
     html = page.content.decode()
     assert 'id="instructions-dialog"' in html and "Keyboard: press the number keys" in html

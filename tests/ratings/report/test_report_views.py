@@ -104,7 +104,7 @@ def test_the_button_starts_the_missing_metric_runs_once(client, built, staff):
     assert not started.filter(metric="kid").exists()
     assert not started.filter(metric="ssim").exists()
     text = response.content.decode()
-    assert "Started" in text and "source image" in text and "has no images" in text
+    assert "Started" in text and "source images" in text and "has no images" in text
     before = started.count()
     client.post(url)
     assert MetricRun.objects.filter(status="queued").count() == before
