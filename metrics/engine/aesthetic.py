@@ -85,7 +85,9 @@ def load_aesthetic_head(
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{file} is not a readable state dict ({type(exc).__name__}: {exc})") from None
+        raise ValueError(
+            f"{file} is not a readable state dict ({type(exc).__name__}: {exc})"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     layers = []
@@ -183,4 +185,3 @@ def aesthetic_paths(
             "latter, so scores are comparable to published ones only if it is the same model"
         )
     return result
-

@@ -90,7 +90,9 @@ class HpsImageProcessor:
     def __call__(self, images, return_tensors: str = "pt") -> dict[str, Any]:
         import torch
 
-        return {"pixel_values": torch.from_numpy(np.stack([preprocess(i, self.size) for i in images]))}
+        return {
+            "pixel_values": torch.from_numpy(np.stack([preprocess(i, self.size) for i in images]))
+        }
 
 
 # ----------------------------------------------------------------------------- loading
@@ -103,7 +105,9 @@ def read_state_dict(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path} is not a readable torch checkpoint ({type(exc).__name__}: {exc})") from None
+        raise ValueError(
+            f"{path} is not a readable torch checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or "visual.conv1.weight" not in {
         k.removeprefix("module.") for k in state
@@ -112,7 +116,9 @@ def read_state_dict(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def build_model(state: dict[str, Any], *, vision_heads: int = VISION_HEADS, text_heads: int = TEXT_HEADS):
+def build_model(
+    state: dict[str, Any], *, vision_heads: int = VISION_HEADS, text_heads: int = TEXT_HEADS
+):
     """A float32 ``CLIPModel`` holding the OpenCLIP ``state`` (every tensor checked to fit)."""
     import torch
     from transformers import CLIPModel
@@ -137,14 +143,16 @@ def build_model(state: dict[str, Any], *, vision_heads: int = VISION_HEADS, text
 
 
 def _key_differences(model, mapped: dict[str, Any]) -> tuple[list[str], list[str]]:
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("position_ids")}
+    expected = {
+        k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("position_ids")
+    }
     missing = sorted(set(expected) - set(mapped))
     unexpected = sorted(set(mapped) - set(expected))
     wrong = sorted(k for k in set(expected) & set(mapped) if tuple(mapped[k].shape) != expected[k])
     return missing + [f"{k} (shape)" for k in wrong], unexpected
 
 
-_CACHE: dict[tuple[str, str, str], ClipBundle] = {}
+_CACHE: dict[tuple, ClipBundle] = {}
 _LOCK = threading.Lock()
 
 
@@ -154,21 +162,27 @@ def load_hpsv2(
     tokenizer: str = TOKENIZER,
     device: Any = "auto",
     download: bool | None = None,
+    vision_heads: int = VISION_HEADS,
+    text_heads: int = TEXT_HEADS,
 ) -> ClipBundle:
-    """HPS v2.1 as a :class:`ClipBundle` (model, HPS preprocessing, CLIP tokenizer), loaded once."""
+    """HPS v2.1 as a :class:`ClipBundle` (model, HPS preprocessing, CLIP tokenizer), loaded once.
+
+    The head counts are not in the tensors' shapes; they default to ViT-H-14's.
+    """
     from transformers import CLIPTokenizer
 
     from metrics.engine.preference import resolve_processor_dir
 
     file = weights_path(HPS_V21, path, download=download)
     dev = _device(device)
-    key = (str(file), str(tokenizer), str(dev))
+    key = (str(file), str(tokenizer), str(dev), vision_heads, text_heads)
     with _LOCK:
         bundle = _CACHE.get(key)
         if bundle is not None:
             return bundle
         tok_dir = resolve_processor_dir(tokenizer, download=download)
-        model = build_model(read_state_dict(file)).to(dev)
+        state = read_state_dict(file)
+        model = build_model(state, vision_heads=vision_heads, text_heads=text_heads).to(dev)
         tok = CLIPTokenizer.from_pretrained(tok_dir)
         bundle = _CACHE[key] = ClipBundle(
             name=MODEL_NAME,

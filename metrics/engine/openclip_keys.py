@@ -60,7 +60,10 @@ _DIRECT = {
     "ln_final.bias": "text_model.final_layer_norm.bias",
     "logit_scale": "logit_scale",
 }
-_TRANSPOSED = {"visual.proj": "visual_projection.weight", "text_projection": "text_projection.weight"}
+_TRANSPOSED = {
+    "visual.proj": "visual_projection.weight",
+    "text_projection": "text_projection.weight",
+}
 _RESBLOCK = re.compile(r"^(visual\.)?transformer\.resblocks\.(\d+)\.(.+)$")
 
 
@@ -109,7 +112,9 @@ def openclip_to_hf(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _layers(state: dict[str, Any], prefix: str) -> int:
-    found = {int(m.group(2)) for k in state if (m := _RESBLOCK.match(k)) and (m.group(1) or "") == prefix}
+    found = {
+        int(m.group(2)) for k in state if (m := _RESBLOCK.match(k)) and (m.group(1) or "") == prefix
+    }
     return max(found) + 1 if found else 0
 
 

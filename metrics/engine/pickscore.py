@@ -114,7 +114,9 @@ def provenance(bundle: ClipBundle, processor: str = PICKSCORE_PROCESSOR) -> dict
     }
 
 
-def pickscore_paths(paths, prompts, *, bundle: ClipBundle, processor: str = PICKSCORE_PROCESSOR, **kw):
+def pickscore_paths(
+    paths, prompts, *, bundle: ClipBundle, processor: str = PICKSCORE_PROCESSOR, **kw
+):
     """PickScore of image files against their prompts (same order); see :func:`prompt_scores_paths`."""
     from metrics.engine.preference import prompt_scores_paths
 

@@ -140,7 +140,10 @@ def openclip_state_dict(
         "visual.ln_post.weight": (width,),
         "visual.ln_post.bias": (width,),
     }
-    for prefix, w, n in (("visual.transformer", width, layers), ("transformer", text_width, text_layers)):
+    for prefix, w, n in (
+        ("visual.transformer", width, layers),
+        ("transformer", text_width, text_layers),
+    ):
         for i in range(n):
             b = f"{prefix}.resblocks.{i}."
             shapes |= {
@@ -205,19 +208,30 @@ class OpenClipReference(nn.Module):
         n_t = len({k.split(".")[2] for k in state if k.startswith("transformer.")})
         self.v_blocks = nn.ModuleList(_Block(width, vision_heads) for _ in range(n_v))
         self.t_blocks = nn.ModuleList(_Block(t_width, text_heads) for _ in range(n_t))
-        for prefix, blocks in (("visual.transformer.resblocks", self.v_blocks), ("transformer.resblocks", self.t_blocks)):
+        for prefix, blocks in (
+            ("visual.transformer.resblocks", self.v_blocks),
+            ("transformer.resblocks", self.t_blocks),
+        ):
             for i, block in enumerate(blocks):
-                sub = {k[len(f"{prefix}.{i}.") :]: v for k, v in state.items() if k.startswith(f"{prefix}.{i}.")}
+                sub = {
+                    k[len(f"{prefix}.{i}.") :]: v
+                    for k, v in state.items()
+                    if k.startswith(f"{prefix}.{i}.")
+                }
                 block.load_state_dict(sub, strict=True)
         self.s = state
 
     def _ln(self, x, name):
-        return nn.functional.layer_norm(x, x.shape[-1:], self.s[f"{name}.weight"], self.s[f"{name}.bias"])
+        return nn.functional.layer_norm(
+            x, x.shape[-1:], self.s[f"{name}.weight"], self.s[f"{name}.bias"]
+        )
 
     @torch.no_grad()
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         s = self.s
-        x = nn.functional.conv2d(pixels, s["visual.conv1.weight"], stride=s["visual.conv1.weight"].shape[-1])
+        x = nn.functional.conv2d(
+            pixels, s["visual.conv1.weight"], stride=s["visual.conv1.weight"].shape[-1]
+        )
         x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
         cls = s["visual.class_embedding"].expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + s["visual.positional_embedding"]
