@@ -307,12 +307,17 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
     if args.list:
         for spec in weights.REGISTRY.values():
             sys.stdout.write(f"{spec.name}\t{spec.description}\n")
+        for name, what in _hub_checkpoints():
+            sys.stdout.write(f"{name}\t{what} (Hugging Face hub)\n")
         return 0
     clip_models = list(args.clip_model or [])
+    processors: list[str] = []
     if not args.names and not clip_models:
         from metrics.engine.clip import DEFAULT_CLIP_MODEL
+        from metrics.engine.pickscore import PICKSCORE_MODEL, PICKSCORE_PROCESSOR
 
-        clip_models = [DEFAULT_CLIP_MODEL]
+        clip_models = [DEFAULT_CLIP_MODEL, PICKSCORE_MODEL]
+        processors = [PICKSCORE_PROCESSOR]  # PickScore's and HPS v2.1's preprocessing/tokenizer
     names = args.names or ([] if args.clip_model else list(weights.REGISTRY))
     unknown = [n for n in names if n not in weights.REGISTRY]
     if unknown:
@@ -333,14 +338,31 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
         from metrics.engine.clip import clip_fetch
 
         sys.stdout.write(f"{model}: in {clip_fetch(model)}\n")
+    for name in processors:
+        from metrics.engine.preference import resolve_processor_dir
+
+        sys.stdout.write(
+            f"{name} (preprocessing files): in {resolve_processor_dir(name, download=True)}\n"
+        )
     return 0
+
+
+def _hub_checkpoints() -> list[tuple[str, str]]:
+    from metrics.engine.clip import DEFAULT_CLIP_MODEL
+    from metrics.engine.pickscore import PICKSCORE_MODEL, PICKSCORE_PROCESSOR
+
+    return [
+        (DEFAULT_CLIP_MODEL, "CLIP (CLIP score, aesthetic, CMMD...)"),
+        (PICKSCORE_MODEL, "PickScore"),
+        (PICKSCORE_PROCESSOR, "preprocessing and tokenizer files of PickScore and HPS v2.1"),
+    ]
 
 
 def _load_all_specs() -> None:
     # Modules register their weights specs on import (LPIPS lives in lpips.py).
     import importlib
 
-    for module in ("metrics.engine.lpips",):
+    for module in ("metrics.engine.lpips", "metrics.engine.aesthetic", "metrics.engine.hpsv2"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
