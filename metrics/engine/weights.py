@@ -138,9 +138,12 @@ def verify(spec: WeightsSpec, path: Path) -> str:
     digest = file_sha256(path)
     md5 = file_md5(path) if (spec.md5 and not spec.sha256) else None
     if not _digests_match(spec, digest, md5):
-        got = f"sha256 {digest[:16]}..." if spec.sha256 else f"md5 {md5}"
+        if spec.sha256:
+            got, want = f"sha256 {digest[:16]}...", f"start with {spec.sha256[:16]}"
+        else:
+            got, want = f"md5 {md5}", f"have md5 {spec.md5}"
         raise WeightsChecksumError(
-            f"{path} has {got}, but {spec.name} must have {spec.checksum}: the file is "
+            f"{path} has {got}, but {spec.name} must {want}: the file is "
             f"truncated or not the right weights. Delete it and run `{FETCH_COMMAND}`, or pass "
             "the right file explicitly."
         )
