@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from metrics.engine.result import MetricResult
+from metrics.services.preference import HPS_DEFAULTS, PICKSCORE_DEFAULTS
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Recipe:
     pair_value: Callable[[np.ndarray, np.ndarray, dict], float] | None = None
     pair_result: Callable[[dict[str, float], dict], MetricResult] | None = None
     queue: str = "gpu"  # where its chunks run
+    text_extractor: str = "clip-text"  # the feature kind of its texts
 
     @property
     def needs_reference(self) -> bool:
@@ -245,6 +247,15 @@ def _psnr_result(per_item_mse: dict[str, float], params: dict) -> MetricResult:
     return psnr
 
 
+def _preference(name: str) -> Callable[[RunInputs], MetricResult]:
+    def aggregate(x: RunInputs) -> MetricResult:
+        from metrics.services import preference
+
+        return getattr(preference, name)(x)
+
+    return aggregate
+
+
 INCEPTION_DEFAULTS = {"resize": "legacy-tf"}
 CLIP_DEFAULTS = {"clip_model": None}  # None: the engine's default checkpoint
 
@@ -277,6 +288,14 @@ RECIPES: dict[str, Recipe] = {
         Recipe("vendi", "Vendi score", "set", "clip", defaults=CLIP_DEFAULTS, aggregate=_vendi),
         Recipe("novelty", "Novelty / memorisation", "set+reference", "clip",
                defaults={**CLIP_DEFAULTS, "threshold": 0.9, "seed": 0}, aggregate=_novelty),
+        # Human-preference scorers (metrics/services/preference.py); aesthetic reuses CLIP's cache.
+        Recipe("aesthetic", "LAION aesthetic score", "set", "clip",
+               defaults={**CLIP_DEFAULTS, "seed": 0}, aggregate=_preference("aesthetic")),
+        Recipe("pickscore", "PickScore", "set", "pickscore", texts="prompts",
+               text_extractor="pickscore-text", defaults={**PICKSCORE_DEFAULTS, "seed": 0},
+               aggregate=_preference("pickscore")),
+        Recipe("hpsv2", "HPS v2.1", "set", "hpsv2", texts="prompts", text_extractor="hpsv2-text",
+               defaults={**HPS_DEFAULTS, "seed": 0}, aggregate=_preference("hpsv2")),
         Recipe("ssim", "SSIM", "pairs", None, defaults={"seed": 0}, pair_value=_ssim_value,
                pair_result=_mean_result("ssim", True), queue="cpu"),
         Recipe("ms_ssim", "MS-SSIM", "pairs", None, defaults={"seed": 0},

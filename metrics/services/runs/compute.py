@@ -95,10 +95,10 @@ def _missing_chunks(run: MetricRun, recipe: Recipe) -> tuple[list[Chunk], int, i
     total, done = len(by_sha), len(present)
     texts = _texts(run, recipe)
     if texts:
-        tkey = feature_key("clip-text", run.params)
+        tkey = feature_key(recipe.text_extractor, run.params)
         tpresent = present_shas(tkey, [text_sha256(t) for t in texts])
         tmissing = [t for t in texts if text_sha256(t) not in tpresent]
-        chunks += [Chunk("clip-text", c) for c in _split(tmissing, 256)]
+        chunks += [Chunk(recipe.text_extractor, c) for c in _split(tmissing, 256)]
         total += len(texts)
         done += len(texts) - len(tmissing)
     return chunks, total, done
@@ -132,8 +132,8 @@ def metric_run_compute_chunk(
     batch_size = batch_size or settings.EVALSITE_BATCH_SIZE
     if kind == "pairs":
         written = _compute_pairs(run, keys, beat)
-    elif kind == "clip-text":
-        written = _compute_texts(run, keys)
+    elif kind.endswith("-text"):
+        written = _compute_texts(run, kind, keys)
     else:
         written = _compute_features(run, kind, keys, batch_size, beat)
     MetricRun.objects.filter(pk=run_id).update(
@@ -146,7 +146,7 @@ def metric_run_compute_chunk(
 
 
 def _compute_features(run: MetricRun, kind: str, ids: list[int], batch_size: int, beat) -> int:
-    from metrics.services.extractors import clip_extractor, inception_extractor
+    from metrics.services.extractors import extractor_for
 
     key = feature_key(kind, run.params)
     images = list(Image.objects.filter(pk__in=ids).order_by("pk"))
@@ -154,9 +154,7 @@ def _compute_features(run: MetricRun, kind: str, ids: list[int], batch_size: int
     todo = {img.sha256: img for img in images if img.sha256 not in present}
     if not todo:
         return 0
-    extractor = (
-        inception_extractor(run.params) if kind == "inception" else clip_extractor(run.params)
-    )
+    extractor = extractor_for(kind, run.params)
     actual = (extractor.extractor_id, extractor.preprocessing, extractor.weights_sha256)
     if actual != (key.extractor_id, key.preprocessing, key.weights_sha256):
         raise RuntimeError(f"extractor key mismatch: planned {key}, loaded {actual}")
@@ -176,15 +174,15 @@ def _compute_features(run: MetricRun, kind: str, ids: list[int], batch_size: int
     return len(rows)
 
 
-def _compute_texts(run: MetricRun, texts: list[str]) -> int:
-    from metrics.services.extractors import clip_texts
+def _compute_texts(run: MetricRun, kind: str, texts: list[str]) -> int:
+    from metrics.services.extractors import texts_for
 
-    key = feature_key("clip-text", run.params)
+    key = feature_key(kind, run.params)
     present = present_shas(key, [text_sha256(t) for t in texts])
     todo = [t for t in texts if text_sha256(t) not in present]
     if not todo:
         return 0
-    emb = clip_texts(run.params, todo)
+    emb = texts_for(kind, run.params, todo)
     rows = [feature_row(key, text_sha256(t), emb[i].astype("<f4")) for i, t in enumerate(todo)]
     Feature.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)

@@ -59,7 +59,7 @@ def metric_run_aggregate(*, run_id: int) -> MetricRun | None:
                 key, [img.source.sha256 for img in images], "source images"
             )
         if recipe.texts:
-            tkey = feature_key("clip-text", run.params)
+            tkey = feature_key(recipe.text_extractor, run.params)
             fields = ("prompt",) if recipe.texts == "prompts" else ("caption", "source_caption")
             for field_name in fields:
                 texts = [
