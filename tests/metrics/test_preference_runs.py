@@ -153,3 +153,44 @@ def test_preference_scorers_need_a_prompt_for_every_image(offline, tmp_path):
     image_set_import(path=tmp_path / "np", set_name="np", model_name="m")
     with pytest.raises(RunRefused, match="needs a prompt for every image"):
         metric_run_create(metric="pickscore", image_set=ImageSet.objects.get(name="np"))
+
+
+def test_the_api_the_pages_and_compute_metrics_offer_the_preference_scorers(
+    offline, prompted_set, admin_client, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+    from unittest import mock
+
+    from django.core.management import call_command
+    from django.urls import reverse
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    image_set = prompted_set[0]
+    form = admin_client.get(reverse("metrics:run_start", args=[image_set.pk])).context["form"]
+    for pair in [
+        ("aesthetic", "LAION aesthetic score"),
+        ("pickscore", "PickScore"),
+        ("hpsv2", "HPS v2.1"),
+    ]:
+        assert pair in form.fields["metric"].choices
+    api = APIClient()
+    user = admin_client.get("/").wsgi_request.user
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    with mock.patch("metrics.tasks.metric_run_plan_task.apply_async"):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.post(
+                "/api/runs/", {"metric": "pickscore", "image_set": "g"}, format="json"
+            )
+        assert response.status_code == 201, response.json()
+        assert response.json()["params"] == {
+            "pickscore_model": None, "pickscore_processor": None, "seed": 0,
+        }  # fmt: skip
+        out = StringIO()
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("compute_metrics", "hpsv2", "--set", "g", "--no-wait", stdout=out)
+    assert MetricRun.objects.filter(metric="hpsv2", status="queued").count() == 1
+    run = run_now(django_capture_on_commit_callbacks, metric="aesthetic", image_set=image_set,
+                  params={"clip_model": str(offline / "clip768")})  # fmt: skip
+    page = admin_client.get(reverse("metrics:run_detail", args=[run.pk])).content.decode()
+    assert "LAION aesthetic score" in page and "aesthetic_head_sha256" in page
