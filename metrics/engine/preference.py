@@ -80,27 +80,29 @@ def scaled_cosines(
 # ----------------------------------------------------------------------------- processor files
 
 
-def _is_processor_dir(path: Path) -> bool:
-    return path.is_dir() and all((path / f).is_file() for f in PROCESSOR_FILES)
+def _has(path: Path, files: Sequence[str]) -> bool:
+    return path.is_dir() and all((path / f).is_file() for f in files)
 
 
-def _processor_missing(name: str, why: str) -> WeightsMissingError:
+def _processor_missing(name: str, why: str, files: Sequence[str]) -> WeightsMissingError:
     return WeightsMissingError(
-        f"preprocessing files of {name!r} (preprocessor_config.json, vocab.json, merges.txt) are "
-        f"not available: {why}. Fetch them on a machine with internet with `python -m metrics "
-        f"fetch-weights`, or put them in $EVALSITE_WEIGHTS_DIR/{name}."
+        f"preprocessing files of {name!r} ({', '.join(files)}) are not available: {why}. Fetch "
+        "them on a machine with internet with `python -m metrics fetch-weights`, or put them in "
+        f"$EVALSITE_WEIGHTS_DIR/{name}."
     )
 
 
-def resolve_processor_dir(name: str, *, download: bool | None = None) -> Path:
-    """A directory with ``name``'s image-processor and tokenizer files (a local dir or a hub id)."""
+def resolve_processor_dir(
+    name: str, *, download: bool | None = None, files: Sequence[str] = PROCESSOR_FILES
+) -> Path:
+    """A directory with ``name``'s preprocessing/tokenizer ``files`` (a local dir or a hub id)."""
     as_path = Path(name).expanduser()
     if as_path.exists():
-        if not _is_processor_dir(as_path):
-            raise _processor_missing(name, f"{as_path} lacks one of {', '.join(PROCESSOR_FILES)}")
+        if not _has(as_path, files):
+            raise _processor_missing(name, f"{as_path} lacks one of {', '.join(files)}", files)
         return as_path
     weights_dir = os.environ.get("EVALSITE_WEIGHTS_DIR")
-    if weights_dir and _is_processor_dir(Path(weights_dir).expanduser() / name):
+    if weights_dir and _has(Path(weights_dir).expanduser() / name, files):
         return Path(weights_dir).expanduser() / name
     from huggingface_hub import snapshot_download
 
@@ -111,17 +113,19 @@ def resolve_processor_dir(name: str, *, download: bool | None = None) -> Path:
         try:
             path = Path(
                 snapshot_download(
-                    repo_id=name, allow_patterns=_HUB_PATTERNS, local_files_only=local_only
+                    repo_id=name,
+                    allow_patterns=[*_HUB_PATTERNS, "vocab.txt"],
+                    local_files_only=local_only,
                 )
             )
-            if _is_processor_dir(path):
+            if _has(path, files):
                 return path
             why = f"the snapshot {path} lacks them"
         except Exception as exc:  # cache miss offline, no network, unknown repo
             first = (str(exc).strip().splitlines() or [""])[0]
             why = f"{type(exc).__name__}: {first}"
         if not local_only or download is False or (download is None and offline()):
-            raise _processor_missing(name, why)
+            raise _processor_missing(name, why, files)
         local_only = False
 
 
