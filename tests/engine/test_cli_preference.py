@@ -79,14 +79,18 @@ def test_pickscore_and_hpsv2_score_against_the_prompt_file(
 
 @pytest.mark.parametrize(
     ("command", "name"),
-    [("aesthetic", "sac+logos+ava1-l14-linearMSE.pth"), ("hpsv2", "HPS_v2.1_compressed.pt")],
+    [
+        ("aesthetic", "sac+logos+ava1-l14-linearMSE.pth"),
+        ("hpsv2", "HPS_v2.1_compressed.pt"),
+        ("imagereward", "ImageReward.pt"),
+    ],
 )
 def test_offline_a_missing_checkpoint_is_one_error_line_naming_it(
     capsys, monkeypatch, tmp_path, image_dir, prompts_file, command, name
 ):
     monkeypatch.setenv("EVALSITE_OFFLINE", "1")
     monkeypatch.setenv("EVALSITE_WEIGHTS_DIR", str(tmp_path))
-    extra = ["--prompts", prompts_file] if command == "hpsv2" else []
+    extra = ["--prompts", prompts_file] if command != "aesthetic" else []
     code, out, err = _run(capsys, command, image_dir, *extra, "--no-progress")
     assert code == 2 and err.count("\n") == 1
     assert name in err and "fetch-weights" in err
@@ -100,6 +104,8 @@ def test_fetch_weights_lists_every_preference_checkpoint(capsys):
         "HPS_v2.1_compressed.pt",
         "yuvalkirstain/PickScore_v1",
         "laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
+        "ImageReward.pt",
+        "google-bert/bert-base-uncased",
     ):
         assert name in out
 
@@ -116,3 +122,18 @@ def test_fetch_weights_fetches_a_preference_head_by_name(capsys, monkeypatch, tm
     code, out, err = _run(capsys, "fetch-weights", spec.name, "--dest", tmp_path / "dest")
     assert code == 0, err
     assert (tmp_path / "dest" / spec.name).read_bytes() == source.read_bytes()
+
+
+def test_imagereward_scores_against_the_prompt_file(capsys, image_dir, prompts_file, tmp_path):
+    from tests.engine import imagereward_fixtures as irf
+
+    vocab = irf.write_bert_vocab(tmp_path / "bert")
+    # Head counts of the published model (16 and 12) need widths they divide.
+    state = irf.imagereward_state_dict(vocab=irf.vocab_size(vocab), width=32, hidden=24)
+    ckpt = irf.save_checkpoint(tmp_path / "ir", state)
+    r = _json(
+        capsys, "imagereward", image_dir, "--prompts", prompts_file,
+        "--imagereward-weights", ckpt, "--imagereward-tokenizer", vocab,
+    )  # fmt: skip
+    assert r["metric"] == "imagereward" and r["n"] == 4 and len(set(r["per_item"].values())) == 4
+    assert r["provenance"]["normalisation"]["std"] == pytest.approx(1.0333394966054072)

@@ -314,10 +314,11 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
     processors: list[str] = []
     if not args.names and not clip_models:
         from metrics.engine.clip import DEFAULT_CLIP_MODEL
+        from metrics.engine.imagereward import TOKENIZER as BERT
         from metrics.engine.pickscore import PICKSCORE_MODEL, PICKSCORE_PROCESSOR
 
         clip_models = [DEFAULT_CLIP_MODEL, PICKSCORE_MODEL]
-        processors = [PICKSCORE_PROCESSOR]  # PickScore's and HPS v2.1's preprocessing/tokenizer
+        processors = [PICKSCORE_PROCESSOR, BERT]  # preference scorers' preprocessing/tokenizers
     names = args.names or ([] if args.clip_model else list(weights.REGISTRY))
     unknown = [n for n in names if n not in weights.REGISTRY]
     if unknown:
@@ -339,22 +340,26 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
 
         sys.stdout.write(f"{model}: in {clip_fetch(model)}\n")
     for name in processors:
-        from metrics.engine.preference import resolve_processor_dir
+        from metrics.engine.imagereward import TOKENIZER as BERT
+        from metrics.engine.imagereward import TOKENIZER_FILES
+        from metrics.engine.preference import PROCESSOR_FILES, resolve_processor_dir
 
-        sys.stdout.write(
-            f"{name} (preprocessing files): in {resolve_processor_dir(name, download=True)}\n"
-        )
+        files = TOKENIZER_FILES if name == BERT else PROCESSOR_FILES
+        where = resolve_processor_dir(name, download=True, files=files)
+        sys.stdout.write(f"{name} (preprocessing files): in {where}\n")
     return 0
 
 
 def _hub_checkpoints() -> list[tuple[str, str]]:
     from metrics.engine.clip import DEFAULT_CLIP_MODEL
+    from metrics.engine.imagereward import TOKENIZER as BERT
     from metrics.engine.pickscore import PICKSCORE_MODEL, PICKSCORE_PROCESSOR
 
     return [
         (DEFAULT_CLIP_MODEL, "CLIP (CLIP score, aesthetic, CMMD...)"),
         (PICKSCORE_MODEL, "PickScore"),
         (PICKSCORE_PROCESSOR, "preprocessing and tokenizer files of PickScore and HPS v2.1"),
+        (BERT, "tokenizer of ImageReward"),
     ]
 
 
@@ -362,7 +367,12 @@ def _load_all_specs() -> None:
     # Modules register their weights specs on import (LPIPS lives in lpips.py).
     import importlib
 
-    for module in ("metrics.engine.lpips", "metrics.engine.aesthetic", "metrics.engine.hpsv2"):
+    for module in (
+        "metrics.engine.lpips",
+        "metrics.engine.aesthetic",
+        "metrics.engine.hpsv2",
+        "metrics.engine.imagereward",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -1,4 +1,5 @@
-"""``python -m metrics`` human-preference scorers: ``aesthetic``, ``pickscore``, ``hpsv2``.
+"""``python -m metrics`` human-preference scorers: ``aesthetic``, ``pickscore``, ``hpsv2``,
+``imagereward``.
 
 Each prints the mean score with a bootstrap interval; ``--json`` adds the per-image
 scores and the provenance (weights sha256, preprocessing). Prompt files are those of
@@ -81,8 +82,25 @@ def cmd_hpsv2(args: argparse.Namespace) -> MetricResult:
         return hpsv2_paths(images, prompts, bundle=bundle, progress=bar, **_common(args))
 
 
+@_user_errors
+def cmd_imagereward(args: argparse.Namespace) -> MetricResult:
+    from metrics.engine.imagereward import imagereward_paths, load_imagereward
+
+    directory = Path(args.dir)
+    images = list_images(directory)
+    prompts = read_prompts(args.prompts, images, directory)
+    scorer = load_imagereward(
+        args.imagereward_weights,
+        tokenizer=args.imagereward_tokenizer,
+        device=pick_device(args.device),
+    )
+    with progress_for(args, len(images), "imagereward") as bar:
+        return imagereward_paths(images, prompts, scorer=scorer, progress=bar, **_common(args))
+
+
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the preference scorers to ``python -m metrics``."""
+    from metrics.engine import imagereward
     from metrics.engine.hpsv2 import TOKENIZER
     from metrics.engine.pickscore import PICKSCORE_MODEL, PICKSCORE_PROCESSOR
 
@@ -153,4 +171,25 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         default=TOKENIZER,
         metavar="NAME_OR_DIR",
         help=f"CLIP BPE tokenizer files (default {TOKENIZER})",
+    )
+
+    p = add(
+        "imagereward",
+        "ImageReward v1.0 of images against their prompts",
+        cmd_imagereward,
+        "The normalised reward of THUDM/ImageReward (Xu et al. 2023), rebuilt from transformers' "
+        "BLIP classes.",
+    )
+    prompts(p)
+    p.add_argument(
+        "--imagereward-weights",
+        default=None,
+        metavar="FILE",
+        help="ImageReward.pt (default: found or fetched, see fetch-weights)",
+    )
+    p.add_argument(
+        "--imagereward-tokenizer",
+        default=imagereward.TOKENIZER,
+        metavar="NAME_OR_DIR",
+        help=f"BERT vocabulary (default {imagereward.TOKENIZER})",
     )
