@@ -170,6 +170,7 @@ EVALSITE_LPIPS_BACKBONE_WEIGHTS = env_str("EVALSITE_LPIPS_BACKBONE_WEIGHTS")
 # Human-preference scorers' explicit weights files (aesthetic head, HPS v2.1 checkpoint).
 EVALSITE_AESTHETIC_WEIGHTS = env_str("EVALSITE_AESTHETIC_WEIGHTS")
 EVALSITE_HPS_WEIGHTS = env_str("EVALSITE_HPS_WEIGHTS")
+EVALSITE_IMAGEREWARD_WEIGHTS = env_str("EVALSITE_IMAGEREWARD_WEIGHTS")
 # Uploads are streamed to temporary files above this size, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

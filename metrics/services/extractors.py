@@ -14,7 +14,7 @@ from typing import Any
 
 _LOCK = threading.Lock()
 # Human-preference scorers' features (metrics/services/preference.py).
-PREFERENCE_KINDS = ("pickscore", "pickscore-text", "hpsv2", "hpsv2-text")
+PREFERENCE_KINDS = ("pickscore", "pickscore-text", "hpsv2", "hpsv2-text", "imagereward")
 _MODELS: dict[tuple, Any] = {}
 
 

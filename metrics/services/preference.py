@@ -3,6 +3,9 @@
 - ``aesthetic`` reads the ``clip`` image embeddings (the same cache rows as CLIP score
   with the same checkpoint) and applies the predictor head at aggregation time, on the
   ``cpu`` queue: no second pass over the images.
+- ``imagereward`` scores an image *with* its prompt (cross-attention): its cached "feature"
+  is the reward itself, keyed by the sha256 of (image sha256, prompt), so a second run over
+  the same images and prompts computes nothing; chunks run on the ``gpu`` queue.
 - ``pickscore`` and ``hpsv2`` have their own image features (``pickscore`` / ``hpsv2``,
   computed on the ``gpu`` queue) and prompt features (``pickscore-text`` / ``hpsv2-text``);
   the aggregation is ``scale x cos`` (PickScore's ``logit_scale.exp()``, read from the
@@ -17,9 +20,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-KINDS = ("pickscore", "pickscore-text", "hpsv2", "hpsv2-text")
+KINDS = ("pickscore", "pickscore-text", "hpsv2", "hpsv2-text", "imagereward")
+PROMPTED_KINDS = ("imagereward",)  # features of (image, prompt) pairs
 PICKSCORE_DEFAULTS = {"pickscore_model": None, "pickscore_processor": None}
 HPS_DEFAULTS = {"hps_tokenizer": None}
+IMAGEREWARD_DEFAULTS = {"imagereward_tokenizer": None}
 
 
 def _setting(name: str) -> str | None:
@@ -89,7 +94,98 @@ def feature_key(kind: str, params: dict):
         return FeatureKey(
             kind, "hpsv2-text", f"clip-tokenizer-77:{_hps_tokenizer(params)}", sha, layout
         )
+    if kind == "imagereward":
+        from metrics.engine.imagereward import IMAGEREWARD, MAX_TOKENS, PREPROCESSING
+        from metrics.engine.weights import file_sha256, weights_path
+
+        path = weights_path(IMAGEREWARD, _setting("EVALSITE_IMAGEREWARD_WEIGHTS"))
+        return FeatureKey(
+            kind, "imagereward-v1.0", f"{PREPROCESSING}+bert-{MAX_TOKENS}:{_ir_tokenizer(params)}",
+            file_sha256(path), (("reward", 1),),
+        )  # fmt: skip
     raise ValueError(f"unknown feature kind {kind!r}")
+
+
+def _ir_tokenizer(params: dict) -> str:
+    from metrics.engine.imagereward import TOKENIZER
+
+    return params.get("imagereward_tokenizer") or TOKENIZER
+
+
+# --- (image, prompt) features: ImageReward --------------------------------------------------
+
+
+def prompted_sha(image_sha256: str, prompt: str) -> str:
+    """The cache key of one image scored with one prompt."""
+    import hashlib
+
+    return hashlib.sha256(f"{image_sha256}\n{prompt}".encode()).hexdigest()
+
+
+def prompted_missing(run, key) -> tuple[list[int], int, int]:
+    """(ids of the set's images whose (image, prompt) feature is missing, total, present)."""
+    from metrics.services.runs.cache import present_shas
+
+    by_key: dict[str, int] = {}
+    for img in run.image_set.images.select_related("prompt").order_by("filename"):
+        by_key.setdefault(prompted_sha(img.sha256, img.prompt.text), img.pk)
+    present = present_shas(key, list(by_key))
+    missing = [pk for sha, pk in by_key.items() if sha not in present]
+    return missing, len(by_key), len(present)
+
+
+def prompted_compute(run, key, ids: list[int], batch_size: int, beat) -> int:
+    """Score the images ``ids`` with their prompts and upsert the rewards; returns rows written."""
+    import numpy as np
+
+    from metrics.engine.images import decode_rgb
+    from metrics.models import Feature, Image
+    from metrics.services.runs.cache import feature_row, present_shas
+    from metrics.storage import blob_path
+
+    images = list(Image.objects.filter(pk__in=ids).select_related("prompt").order_by("pk"))
+    keys = {prompted_sha(img.sha256, img.prompt.text): img for img in images}
+    present = present_shas(key, list(keys))
+    todo = [(sha, img) for sha, img in keys.items() if sha not in present]
+    if not todo:
+        return 0
+    scorer = imagereward_scorer(run.params)
+    if scorer.weights_sha256 != key.weights_sha256:
+        raise RuntimeError(f"extractor key mismatch: planned {key}, loaded {scorer.weights_sha256}")
+    rows = []
+    for start in range(0, len(todo), batch_size):
+        part = todo[start : start + batch_size]
+        rewards = scorer.score_images(
+            [decode_rgb(blob_path(img.blob)) for _, img in part],
+            [img.prompt.text for _, img in part],
+        )
+        rows += [
+            feature_row(key, sha, np.asarray([r], dtype="<f4"))
+            for (sha, _), r in zip(part, rewards, strict=True)
+        ]
+        beat(len(part))
+    Feature.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def prompted_features(key, images) -> dict:
+    """The cached (image, prompt) features of ``images`` (with their prompts), in order."""
+    from metrics.services.runs.cache import features_of
+
+    return features_of(key, [prompted_sha(img.sha256, img.prompt.text) for img in images], "set")
+
+
+def imagereward_scorer(params: dict):
+    """ImageReward on this worker's device (loaded once)."""
+    from metrics.engine.imagereward import load_imagereward
+    from metrics.services.extractors import _cached, device_auto
+
+    device, tokenizer = device_auto(), _ir_tokenizer(params)
+    weights = _setting("EVALSITE_IMAGEREWARD_WEIGHTS")
+    return _cached(
+        ("imagereward", weights, tokenizer, device),
+        lambda: load_imagereward(weights, tokenizer=tokenizer, device=device),
+    )
 
 
 def bundle(kind: str, params: dict):
@@ -188,6 +284,26 @@ def hpsv2(x) -> Any:
             "hps_weights_file": HPS_V21.name,
             "tokenizer": _hps_tokenizer(x.params),
             "scale": 1.0,
+            **x.provenance,
+        },
+    )
+
+
+def imagereward(x) -> Any:
+    """The cached normalised rewards of the run's (image, prompt) pairs."""
+    from metrics.engine.imagereward import IMAGEREWARD, REWARD_MEAN, REWARD_STD
+    from metrics.engine.preference import per_image_result
+
+    return per_image_result(
+        "imagereward",
+        x.features["reward"][:, 0],
+        names=x.names,
+        seed=int(x.params["seed"]),
+        provenance={
+            "reference": "THUDM/ImageReward ImageReward.score, rebuilt from transformers' BLIP",
+            "imagereward_weights_file": IMAGEREWARD.name,
+            "tokenizer": _ir_tokenizer(x.params),
+            "normalisation": {"mean": REWARD_MEAN, "std": REWARD_STD},
             **x.provenance,
         },
     )

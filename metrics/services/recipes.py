@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from metrics.engine.result import MetricResult
-from metrics.services.preference import HPS_DEFAULTS, PICKSCORE_DEFAULTS
+from metrics.services.preference import HPS_DEFAULTS, IMAGEREWARD_DEFAULTS, PICKSCORE_DEFAULTS
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Recipe:
     pair_value: Callable[[np.ndarray, np.ndarray, dict], float] | None = None
     pair_result: Callable[[dict[str, float], dict], MetricResult] | None = None
     queue: str = "gpu"  # where its chunks run
-    text_extractor: str = "clip-text"  # the feature kind of its texts
+    text_extractor: str = "clip-text"  # the feature kind of its texts ("": none cached)
 
     @property
     def needs_reference(self) -> bool:
@@ -296,6 +296,10 @@ RECIPES: dict[str, Recipe] = {
                aggregate=_preference("pickscore")),
         Recipe("hpsv2", "HPS v2.1", "set", "hpsv2", texts="prompts", text_extractor="hpsv2-text",
                defaults={**HPS_DEFAULTS, "seed": 0}, aggregate=_preference("hpsv2")),
+        # Its features are (image, prompt) rewards: no separate text features.
+        Recipe("imagereward", "ImageReward", "set", "imagereward", texts="prompts",
+               text_extractor="", defaults={**IMAGEREWARD_DEFAULTS, "seed": 0},
+               aggregate=_preference("imagereward")),
         Recipe("ssim", "SSIM", "pairs", None, defaults={"seed": 0}, pair_value=_ssim_value,
                pair_result=_mean_result("ssim", True), queue="cpu"),
         Recipe("ms_ssim", "MS-SSIM", "pairs", None, defaults={"seed": 0},

@@ -13,6 +13,7 @@ from metrics.services.imports import image_set_import
 from metrics.services.runs import metric_run_create
 from tests.conftest import write_images
 from tests.engine import clip_fixtures as cf
+from tests.engine import imagereward_fixtures as irf
 from tests.engine import preference_fixtures as pf
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +30,8 @@ def pref_weights(tmp_path_factory):
     # Widths that ViT-H-14's 16 heads divide, so the default head counts load it.
     state = pf.openclip_state_dict(seed=4, width=32, text_width=32, image_size=32, patch=8)
     pf.save_hps_checkpoint(root, state)
+    vocab = irf.write_bert_vocab(root / "google-bert" / "bert-base-uncased")
+    irf.save_checkpoint(root, irf.imagereward_state_dict(seed=5, vocab=irf.vocab_size(vocab)))
     return root
 
 
@@ -134,6 +137,27 @@ def test_an_hpsv2_run_equals_the_engine(offline, prompted_set, django_capture_on
     assert run.provenance["weights_sha256"] == file_sha256(ckpt)
     assert run.provenance["preprocessing"] == "hps-resize-longest-pad-224"
     assert np.isfinite(run.interval_low) and run.interval_low <= run.value <= run.interval_high
+
+
+def test_an_imagereward_run_equals_the_engine_and_is_cached_per_image_and_prompt(
+    offline, prompted_set, django_capture_on_commit_callbacks
+):
+    from metrics.engine.imagereward import imagereward_paths, load_imagereward
+
+    image_set, paths, prompts = prompted_set
+    run = run_now(django_capture_on_commit_callbacks, metric="imagereward", image_set=image_set)
+    assert run.status == "done", run.error
+    assert run.features_computed == 5 and run.progress_done == run.progress_total == 5
+    scorer = load_imagereward(
+        offline / "ImageReward.pt",
+        tokenizer=str(offline / "google-bert" / "bert-base-uncased"),
+        device="cpu",
+    )
+    expected = imagereward_paths(paths, prompts, scorer=scorer)
+    assert per_image(run) == pytest.approx(expected.per_item, rel=1e-4, abs=1e-6)
+    assert run.provenance["extractor"] == "imagereward-v1.0"
+    again = run_now(django_capture_on_commit_callbacks, metric="imagereward", image_set=image_set)
+    assert again.status == "done" and again.features_computed == 0
 
 
 def test_a_missing_checkpoint_offline_fails_the_run_naming_it(

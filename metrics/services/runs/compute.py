@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from metrics.models import Feature, Image, MetricRun, MetricRunItem
 from metrics.services.extractors import feature_key
+from metrics.services.preference import PROMPTED_KINDS, prompted_compute, prompted_missing
 from metrics.services.recipes import Recipe, recipe_get
 from metrics.services.runs.cache import feature_row, present_shas, text_sha256
 from metrics.services.runs.lifecycle import RunRefused
@@ -86,6 +87,9 @@ def _missing_chunks(run: MetricRun, recipe: Recipe) -> tuple[list[Chunk], int, i
         return [Chunk("pairs", c) for c in _split(missing, size)], len(ids), len(ids) - len(missing)
 
     key = feature_key(recipe.extractor, run.params)
+    if recipe.extractor in PROMPTED_KINDS:  # features of (image, prompt) pairs
+        ids, total, done = prompted_missing(run, key)
+        return [Chunk(recipe.extractor, c) for c in _split(ids, size)], total, done
     by_sha: dict[str, int] = {}
     for img in _needed_images(run, recipe):
         by_sha.setdefault(img.sha256, img.pk)
@@ -149,6 +153,8 @@ def _compute_features(run: MetricRun, kind: str, ids: list[int], batch_size: int
     from metrics.services.extractors import extractor_for
 
     key = feature_key(kind, run.params)
+    if kind in PROMPTED_KINDS:
+        return prompted_compute(run, key, ids, batch_size, beat)
     images = list(Image.objects.filter(pk__in=ids).order_by("pk"))
     present = present_shas(key, [img.sha256 for img in images])
     todo = {img.sha256: img for img in images if img.sha256 not in present}
