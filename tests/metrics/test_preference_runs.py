@@ -196,6 +196,7 @@ def test_the_api_the_pages_and_compute_metrics_offer_the_preference_scorers(
         ("aesthetic", "LAION aesthetic score"),
         ("pickscore", "PickScore"),
         ("hpsv2", "HPS v2.1"),
+        ("imagereward", "ImageReward"),
     ]:
         assert pair in form.fields["metric"].choices
     api = APIClient()
