@@ -137,3 +137,20 @@ def test_imagereward_scores_against_the_prompt_file(capsys, image_dir, prompts_f
     )  # fmt: skip
     assert r["metric"] == "imagereward" and r["n"] == 4 and len(set(r["per_item"].values())) == 4
     assert r["provenance"]["normalisation"]["std"] == pytest.approx(1.0333394966054072)
+
+
+def test_a_checkpoint_without_a_published_checksum_is_fetched_and_its_sha256_shown(
+    capsys, monkeypatch, tmp_path
+):
+    from metrics.engine import weights
+    from metrics.engine.hpsv2 import HPS_V21
+
+    source = tmp_path / "mirror" / HPS_V21.name
+    source.parent.mkdir()
+    source.write_bytes(b"stand-in checkpoint bytes")
+    monkeypatch.setitem(
+        weights.REGISTRY, HPS_V21.name, weights.WeightsSpec(HPS_V21.name, (source.as_uri(),), "")
+    )
+    code, out, err = _run(capsys, "fetch-weights", HPS_V21.name, "--dest", tmp_path / "dest")
+    assert code == 0, err
+    assert f"no published checksum; sha256 {weights.file_sha256(source)[:16]}" in out

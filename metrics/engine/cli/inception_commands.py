@@ -330,11 +330,14 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
         spec = weights.REGISTRY[name]
         target = dest / spec.name
         if target.is_file():
-            weights.verify(spec, target)
-            sys.stdout.write(f"{spec.name}: already present at {target} (checksum ok)\n")
+            digest = weights.verify(spec, target)
+            sys.stdout.write(
+                f"{spec.name}: already present at {target} ({_checked(spec, digest)})\n"
+            )
             continue
         path = weights.download(spec, dest)
-        sys.stdout.write(f"{spec.name}: saved to {path} (checksum ok)\n")
+        digest = weights.file_sha256(path)
+        sys.stdout.write(f"{spec.name}: saved to {path} ({_checked(spec, digest)})\n")
     for model in clip_models:
         from metrics.engine.clip import clip_fetch
 
@@ -348,6 +351,12 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
         where = resolve_processor_dir(name, download=True, files=files)
         sys.stdout.write(f"{name} (preprocessing files): in {where}\n")
     return 0
+
+
+def _checked(spec, digest: str) -> str:
+    if spec.sha256 or spec.md5:
+        return "checksum ok"
+    return f"no published checksum; sha256 {digest[:16]}... recorded in results"
 
 
 def _hub_checkpoints() -> list[tuple[str, str]]:
