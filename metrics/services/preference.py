@@ -52,8 +52,12 @@ def _hps_tokenizer(params: dict) -> str:
 def _hps_dim(path: str, sha256: str) -> int:
     import torch
 
-    # mmap: the shape of one tensor without reading 2 GB (the sha256 keys the cache).
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    # mmap: the shape of one tensor without reading 2 GB (the sha256 keys the cache); files
+    # in torch's legacy (non-zip) format cannot be mapped and are read whole.
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     state = checkpoint.get("state_dict", checkpoint)
     key = next(k for k in state if k.removeprefix("module.") == "text_projection")
     return int(state[key].shape[1])
