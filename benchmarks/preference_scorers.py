@@ -2,7 +2,7 @@
 
 Used by ``benchmarks/feature_throughput.py --scorers``. The networks are the published
 architectures (CLIP ViT-L/14 for CLIP score and the aesthetic head; CLIP ViT-H/14 for
-PickScore and HPS v2.1) with random weights: speed depends on the shapes, not the values.
+PickScore and HPS v2.1; BLIP ViT-L/16 + BERT-base for ImageReward) with random weights: speed depends on the shapes, not the values.
 Each timing covers decoding, preprocessing and the image tower, as a worker's chunk does;
 prompt embeddings are computed once per prompt and cached, so they are left out.
 """
@@ -113,3 +113,32 @@ def scorer_throughput(paths: list[Path], *, batch_size: int = 8) -> None:
     huge.image_processor = HpsImageProcessor()
     rate, _ = _rate(huge, paths, batch_size)
     print(f"  hpsv2 (ViT-H/14, resize-longest + pad) {rate:7.2f} img/s")
+    del huge
+    imagereward_throughput(paths, batch_size=batch_size)
+
+
+def imagereward_throughput(paths: list[Path], *, batch_size: int = 8) -> None:
+    """ImageReward at its real size: decoding, preprocessing, both towers and the head."""
+    import tempfile
+
+    from metrics.engine.images import decode_rgb
+    from metrics.engine.imagereward import ImageRewardModel, ImageRewardScorer, load_tokenizer
+    from tests.engine import imagereward_fixtures as irf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = irf.write_bert_vocab(Path(tmp))
+        state = irf.imagereward_state_dict(
+            vocab=irf.vocab_size(vocab), width=1024, depth=24, patch=16, image=224, hidden=768,
+            layers=12, inter=3072, max_pos=512,
+        )  # fmt: skip
+        scorer = ImageRewardScorer(
+            ImageRewardModel(state), load_tokenizer(vocab), torch.device("cpu"), "random", "tiny"
+        )
+    prompts = ["a photo of a red dog on the sea"] * len(paths)
+    scorer.score_images([decode_rgb(p) for p in paths[:batch_size]], prompts[:batch_size])
+    t = time.perf_counter()
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start : start + batch_size]
+        scorer.score_images([decode_rgb(p) for p in chunk], prompts[: len(chunk)])
+    rate = len(paths) / (time.perf_counter() - t)
+    print(f"  imagereward (BLIP ViT-L/16 + BERT)     {rate:7.2f} img/s")
