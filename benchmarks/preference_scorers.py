@@ -121,8 +121,8 @@ def imagereward_throughput(paths: list[Path], *, batch_size: int = 8) -> None:
     """ImageReward at its real size: decoding, preprocessing, both towers and the head."""
     import tempfile
 
-    from metrics.engine.images import decode_rgb
     from metrics.engine.imagereward import ImageRewardModel, ImageRewardScorer, load_tokenizer
+    from metrics.engine.images import decode_rgb
     from tests.engine import imagereward_fixtures as irf
 
     with tempfile.TemporaryDirectory() as tmp:
