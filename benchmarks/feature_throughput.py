@@ -4,6 +4,7 @@ torch-fidelity as a whole process.
     .venv/bin/python benchmarks/feature_throughput.py                      # throughput + formula
     .venv/bin/python benchmarks/feature_throughput.py --precision bf16      # + bf16 speed and FID error
     .venv/bin/python benchmarks/feature_throughput.py --compare-fidelity /work/peers-venv/bin/fidelity
+    .venv/bin/python benchmarks/feature_throughput.py --scorers --skip-throughput --skip-formula
 
 Prints images/s for decoding, resizing and the network on a set of mixed-size
 JPEG and PNG images (generated, seeded), the split of time between decoding and
@@ -218,6 +219,12 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2, help="timed runs (best kept; alternated)")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-formula", action="store_true")
+    p.add_argument(
+        "--scorers",
+        action="store_true",
+        help="images/s of aesthetic, pickscore and hpsv2 next to CLIP score's (real sizes)",
+    )
+    p.add_argument("--scorer-images", type=int, default=16)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -233,6 +240,10 @@ def main() -> None:
             reduced_precision(paths, weights, args)
         if args.compare_fidelity:
             compare_fidelity(weights, args, root)
+        if args.scorers:
+            from benchmarks.preference_scorers import scorer_throughput
+
+            scorer_throughput(paths[: args.scorer_images], batch_size=args.batch_size)
 
 
 if __name__ == "__main__":

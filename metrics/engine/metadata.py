@@ -108,3 +108,8 @@ metric_declare("mse", "MSE", higher_is_better=False)
 metric_declare("lpips", "LPIPS", higher_is_better=False)
 metric_declare("lpips_diversity", "LPIPS diversity", higher_is_better=True)
 # fmt: on
+# Human-preference scorers (metrics/engine/aesthetic.py, pickscore.py, hpsv2.py, imagereward.py).
+metric_declare("aesthetic", "LAION aesthetic score", higher_is_better=True, unit="1-10 scale")
+metric_declare("pickscore", "PickScore", higher_is_better=True, unit="logit scale x cosine")
+metric_declare("hpsv2", "HPS v2.1", higher_is_better=True, unit="cosine")
+metric_declare("imagereward", "ImageReward", higher_is_better=True, unit="standardised reward")

@@ -11,7 +11,9 @@ Resolution order for :func:`weights_path`:
    ``$EVALSITE_OFFLINE=1`` or ``$HF_HUB_OFFLINE=1``.
 
 Checksums: ``WeightsSpec.sha256`` is either the full hex digest or a known prefix
-(torch hub names carry the first 8 hex digits, e.g. ``6726825d``). Files found in
+(torch hub names carry the first 8 hex digits, e.g. ``6726825d``). Where only an MD5
+is published (``WeightsSpec.md5``) that is checked instead; where none is known, the
+file is accepted and its sha256 recorded in every result's provenance. Files found in
 step 2 or 3 are verified too: a truncated or wrong file is an error that says so,
 rather than a network that silently computes different numbers.
 """
@@ -44,8 +46,16 @@ class WeightsSpec:
 
     name: str
     urls: tuple[str, ...]
-    sha256: str
+    sha256: str  # full digest or known prefix; "" when no sha256 is published
     description: str = ""
+    md5: str = ""  # checked when no sha256 is known (some authors publish only an MD5)
+
+    @property
+    def checksum(self) -> str:
+        """How the file is verified, for messages: ``sha256 <prefix>``, ``md5 <digest>`` or none."""
+        if self.sha256:
+            return f"sha256 {self.sha256[:16]}"
+        return f"md5 {self.md5}" if self.md5 else "no published checksum"
 
 
 REGISTRY: dict[str, WeightsSpec] = {}
@@ -106,14 +116,36 @@ def checksum_matches(digest: str, expected: str) -> bool:
     return bool(expected) and digest.lower().startswith(expected)
 
 
+def file_md5(path: str | Path) -> str:
+    """The MD5 hex digest of a file (only for specs whose authors publish nothing better)."""
+    h = hashlib.md5(usedforsecurity=False)
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _digests_match(spec: WeightsSpec, sha256: str, md5: str | None) -> bool:
+    if spec.sha256:
+        return checksum_matches(sha256, spec.sha256)
+    if spec.md5:
+        return md5 is not None and md5.lower() == spec.md5.lower()
+    return True  # nothing published to check against; the sha256 is recorded instead
+
+
 def verify(spec: WeightsSpec, path: Path) -> str:
-    """Check ``path`` against ``spec.sha256``; return the full digest or raise WeightsChecksumError."""
+    """Check ``path`` against the spec's checksum; return its sha256 or raise WeightsChecksumError."""
     digest = file_sha256(path)
-    if not checksum_matches(digest, spec.sha256):
+    md5 = file_md5(path) if (spec.md5 and not spec.sha256) else None
+    if not _digests_match(spec, digest, md5):
+        if spec.sha256:
+            got, want = f"sha256 {digest[:16]}...", f"start with {spec.sha256[:16]}"
+        else:
+            got, want = f"md5 {md5}", f"have md5 {spec.md5}"
         raise WeightsChecksumError(
-            f"{path} has sha256 {digest[:16]}..., but {spec.name} must start with "
-            f"{spec.sha256[:16]}: the file is truncated or not the right weights. Delete it and "
-            f"run `{FETCH_COMMAND}`, or pass the right file explicitly."
+            f"{path} has {got}, but {spec.name} must {want}: the file is "
+            f"truncated or not the right weights. Delete it and run `{FETCH_COMMAND}`, or pass "
+            "the right file explicitly."
         )
     return digest
 
@@ -196,6 +228,7 @@ def download(
         tmp = Path(tmp_name)
         try:
             h = hashlib.sha256()
+            h_md5 = hashlib.md5(usedforsecurity=False)
             with os.fdopen(fd, "wb") as out:
                 src = opener(url)
                 try:
@@ -204,6 +237,7 @@ def download(
                         if not block:
                             break
                         h.update(block)
+                        h_md5.update(block)
                         out.write(block)
                         if progress is not None:
                             progress(len(block))
@@ -212,10 +246,10 @@ def download(
                     if close is not None:
                         close()
             digest = h.hexdigest()
-            if not checksum_matches(digest, spec.sha256):
+            if not _digests_match(spec, digest, h_md5.hexdigest()):
                 raise WeightsChecksumError(
-                    f"download of {spec.name} from {url} has sha256 {digest[:16]}..., expected "
-                    f"{spec.sha256[:16]}...; the file was not kept"
+                    f"download of {spec.name} from {url} has sha256 {digest[:16]}... (md5 "
+                    f"{h_md5.hexdigest()}), expected {spec.checksum}; the file was not kept"
                 )
             final = dest_dir / spec.name
             os.replace(tmp, final)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _LOCK = threading.Lock()
+# Human-preference scorers' features (metrics/services/preference.py).
+PREFERENCE_KINDS = ("pickscore", "pickscore-text", "hpsv2", "hpsv2-text", "imagereward")
 _MODELS: dict[tuple, Any] = {}
 
 
@@ -54,6 +56,10 @@ def _clip_name(params: dict) -> str:
 
 def feature_key(kind: str, params: dict) -> FeatureKey:
     """The key of ``kind``'s features for ``params``, without loading the network."""
+    if kind in PREFERENCE_KINDS:
+        from metrics.services.preference import feature_key as preference_key
+
+        return preference_key(kind, params)
     if kind == "inception":
         from metrics.engine.extractors import InceptionExtractor
         from metrics.engine.resize import preprocessing_id
@@ -120,6 +126,26 @@ def clip_texts(params: dict, texts: list[str]):
     from metrics.engine.clip import clip_text_embeddings
 
     return clip_text_embeddings(clip_extractor(params).bundle, texts)
+
+
+def extractor_for(kind: str, params: dict):
+    """The image feature extractor of ``kind`` on this worker (loaded once)."""
+    if kind == "inception":
+        return inception_extractor(params)
+    if kind == "clip":
+        return clip_extractor(params)
+    from metrics.services import preference
+
+    return preference.extractor(kind, params)
+
+
+def texts_for(kind: str, params: dict, texts: list[str]):
+    """Text embeddings ``[n, dim]`` of ``texts`` for text feature ``kind`` (float32)."""
+    if kind == "clip-text":
+        return clip_texts(params, texts)
+    from metrics.services import preference
+
+    return preference.texts(kind, params, texts)
 
 
 def lpips_model(net: str):

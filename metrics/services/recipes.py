@@ -23,6 +23,7 @@ import numpy as np
 
 from metrics.engine.metadata import MetricInfo, metric_info
 from metrics.engine.result import MetricResult
+from metrics.services.preference import HPS_DEFAULTS, IMAGEREWARD_DEFAULTS, PICKSCORE_DEFAULTS
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Recipe:
     pair_batch: Callable[[list[tuple[np.ndarray, np.ndarray]], dict], list[float]] | None = None
     pair_result: Callable[[dict[str, float], dict], MetricResult] | None = None
     queue: str = "gpu"  # where its chunks run
+    text_extractor: str = "clip-text"  # the feature kind of its texts ("": none cached)
 
     @property
     def info(self) -> MetricInfo:
@@ -281,6 +283,15 @@ def _psnr_result(per_item_mse: dict[str, float], params: dict) -> MetricResult:
     return psnr
 
 
+def _preference(name: str) -> Callable[[RunInputs], MetricResult]:
+    def aggregate(x: RunInputs) -> MetricResult:
+        from metrics.services import preference
+
+        return getattr(preference, name)(x)
+
+    return aggregate
+
+
 INCEPTION_DEFAULTS = {"resize": "legacy-tf"}
 CLIP_DEFAULTS = {"clip_model": None}  # None: the engine's default checkpoint
 
@@ -313,6 +324,18 @@ RECIPES: dict[str, Recipe] = {
         Recipe("vendi", "set", "clip", defaults=CLIP_DEFAULTS, aggregate=_vendi),
         Recipe("novelty", "set+reference", "clip",
                defaults={**CLIP_DEFAULTS, "threshold": 0.9, "seed": 0}, aggregate=_novelty),
+        # Human-preference scorers (metrics/services/preference.py); aesthetic reuses CLIP's cache.
+        Recipe("aesthetic", "set", "clip",
+               defaults={**CLIP_DEFAULTS, "seed": 0}, aggregate=_preference("aesthetic")),
+        Recipe("pickscore", "set", "pickscore", texts="prompts",
+               text_extractor="pickscore-text", defaults={**PICKSCORE_DEFAULTS, "seed": 0},
+               aggregate=_preference("pickscore")),
+        Recipe("hpsv2", "set", "hpsv2", texts="prompts", text_extractor="hpsv2-text",
+               defaults={**HPS_DEFAULTS, "seed": 0}, aggregate=_preference("hpsv2")),
+        # Its features are (image, prompt) rewards: no separate text features.
+        Recipe("imagereward", "set", "imagereward", texts="prompts",
+               text_extractor="", defaults={**IMAGEREWARD_DEFAULTS, "seed": 0},
+               aggregate=_preference("imagereward")),
         Recipe("ssim", "pairs", None, defaults={"seed": 0}, pair_value=_ssim_value,
                pair_result=_mean_result("ssim"), queue="cpu"),
         Recipe("ms_ssim", "pairs", None, defaults={"seed": 0},

@@ -18,7 +18,7 @@ from metrics.engine.images import ImageError
 from metrics.engine.result import MetricResult
 from metrics.engine.weights import WeightsChecksumError, WeightsMissingError
 
-COMMAND_MODULES = ("inception_commands", "clip_commands", "pixel_commands")
+COMMAND_MODULES = ("inception_commands", "clip_commands", "pixel_commands", "preference_commands")
 
 # Errors the user can cause or fix: printed as one line, exit code 2, no traceback.
 USER_ERRORS = (UsageError, ImageError, WeightsMissingError, WeightsChecksumError)

@@ -307,12 +307,18 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
     if args.list:
         for spec in weights.REGISTRY.values():
             sys.stdout.write(f"{spec.name}\t{spec.description}\n")
+        for name, what in _hub_checkpoints():
+            sys.stdout.write(f"{name}\t{what} (Hugging Face hub)\n")
         return 0
     clip_models = list(args.clip_model or [])
+    processors: list[str] = []
     if not args.names and not clip_models:
         from metrics.engine.clip import DEFAULT_CLIP_MODEL
+        from metrics.engine.imagereward import TOKENIZER as BERT
+        from metrics.engine.pickscore import PICKSCORE_MODEL, PICKSCORE_PROCESSOR
 
-        clip_models = [DEFAULT_CLIP_MODEL]
+        clip_models = [DEFAULT_CLIP_MODEL, PICKSCORE_MODEL]
+        processors = [PICKSCORE_PROCESSOR, BERT]  # preference scorers' preprocessing/tokenizers
     names = args.names or ([] if args.clip_model else list(weights.REGISTRY))
     unknown = [n for n in names if n not in weights.REGISTRY]
     if unknown:
@@ -324,23 +330,58 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
         spec = weights.REGISTRY[name]
         target = dest / spec.name
         if target.is_file():
-            weights.verify(spec, target)
-            sys.stdout.write(f"{spec.name}: already present at {target} (checksum ok)\n")
+            digest = weights.verify(spec, target)
+            sys.stdout.write(
+                f"{spec.name}: already present at {target} ({_checked(spec, digest)})\n"
+            )
             continue
         path = weights.download(spec, dest)
-        sys.stdout.write(f"{spec.name}: saved to {path} (checksum ok)\n")
+        digest = weights.file_sha256(path)
+        sys.stdout.write(f"{spec.name}: saved to {path} ({_checked(spec, digest)})\n")
     for model in clip_models:
         from metrics.engine.clip import clip_fetch
 
         sys.stdout.write(f"{model}: in {clip_fetch(model)}\n")
+    for name in processors:
+        from metrics.engine.imagereward import TOKENIZER as BERT
+        from metrics.engine.imagereward import TOKENIZER_FILES
+        from metrics.engine.preference import PROCESSOR_FILES, resolve_processor_dir
+
+        files = TOKENIZER_FILES if name == BERT else PROCESSOR_FILES
+        where = resolve_processor_dir(name, download=True, files=files)
+        sys.stdout.write(f"{name} (preprocessing files): in {where}\n")
     return 0
+
+
+def _checked(spec, digest: str) -> str:
+    if spec.sha256 or spec.md5:
+        return "checksum ok"
+    return f"no published checksum; sha256 {digest[:16]}... recorded in results"
+
+
+def _hub_checkpoints() -> list[tuple[str, str]]:
+    from metrics.engine.clip import DEFAULT_CLIP_MODEL
+    from metrics.engine.imagereward import TOKENIZER as BERT
+    from metrics.engine.pickscore import PICKSCORE_MODEL, PICKSCORE_PROCESSOR
+
+    return [
+        (DEFAULT_CLIP_MODEL, "CLIP (CLIP score, aesthetic, CMMD...)"),
+        (PICKSCORE_MODEL, "PickScore"),
+        (PICKSCORE_PROCESSOR, "preprocessing and tokenizer files of PickScore and HPS v2.1"),
+        (BERT, "tokenizer of ImageReward"),
+    ]
 
 
 def _load_all_specs() -> None:
     # Modules register their weights specs on import (LPIPS lives in lpips.py).
     import importlib
 
-    for module in ("metrics.engine.lpips",):
+    for module in (
+        "metrics.engine.lpips",
+        "metrics.engine.aesthetic",
+        "metrics.engine.hpsv2",
+        "metrics.engine.imagereward",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from metrics.models import Feature, Image, MetricRun, MetricRunItem, RunStep
 from metrics.services.extractors import feature_key
+from metrics.services.preference import PROMPTED_KINDS, prompted_compute, prompted_missing
 from metrics.services.recipes import Recipe, recipe_get, recipe_pair_values
 from metrics.services.runs.cache import feature_row, present_shas, text_sha256
 from metrics.services.runs.lifecycle import RunRefused
@@ -86,6 +87,9 @@ def _missing_chunks(run: MetricRun, recipe: Recipe) -> tuple[list[Chunk], int, i
         return [Chunk("pairs", c) for c in _split(missing, size)], len(ids), len(ids) - len(missing)
 
     key = feature_key(recipe.extractor, run.params)
+    if recipe.extractor in PROMPTED_KINDS:  # features of (image, prompt) pairs
+        ids, total, done = prompted_missing(run, key)
+        return [Chunk(recipe.extractor, c) for c in _split(ids, size)], total, done
     by_sha: dict[str, int] = {}
     for img in _needed_images(run, recipe):
         by_sha.setdefault(img.sha256, img.pk)
@@ -95,10 +99,10 @@ def _missing_chunks(run: MetricRun, recipe: Recipe) -> tuple[list[Chunk], int, i
     total, done = len(by_sha), len(present)
     texts = _texts(run, recipe)
     if texts:
-        tkey = feature_key("clip-text", run.params)
+        tkey = feature_key(recipe.text_extractor, run.params)
         tpresent = present_shas(tkey, [text_sha256(t) for t in texts])
         tmissing = [t for t in texts if text_sha256(t) not in tpresent]
-        chunks += [Chunk("clip-text", c) for c in _split(tmissing, 256)]
+        chunks += [Chunk(recipe.text_extractor, c) for c in _split(tmissing, 256)]
         total += len(texts)
         done += len(texts) - len(tmissing)
     return chunks, total, done
@@ -114,8 +118,8 @@ def metric_run_compute_chunk(
     batch_size = batch_size or settings.EVALSITE_BATCH_SIZE
     if kind == "pairs":
         written = _compute_pairs(run, keys)
-    elif kind == "clip-text":
-        written = _compute_texts(run, keys)
+    elif kind.endswith("-text"):
+        written = _compute_texts(run, kind, keys)
     else:
         written = _compute_features(run, kind, keys, batch_size)
     MetricRun.objects.filter(pk=run_id).update(
@@ -127,17 +131,17 @@ def metric_run_compute_chunk(
 
 
 def _compute_features(run: MetricRun, kind: str, ids: list[int], batch_size: int) -> int:
-    from metrics.services.extractors import clip_extractor, inception_extractor
+    from metrics.services.extractors import extractor_for
 
     key = feature_key(kind, run.params)
+    if kind in PROMPTED_KINDS:
+        return prompted_compute(run, key, ids, batch_size)
     images = list(Image.objects.filter(pk__in=ids).order_by("pk"))
     present = present_shas(key, [img.sha256 for img in images])
     todo = {img.sha256: img for img in images if img.sha256 not in present}
     if not todo:
         return 0
-    extractor = (
-        inception_extractor(run.params) if kind == "inception" else clip_extractor(run.params)
-    )
+    extractor = extractor_for(kind, run.params)
     actual = (extractor.extractor_id, extractor.preprocessing, extractor.weights_sha256)
     if actual != (key.extractor_id, key.preprocessing, key.weights_sha256):
         raise RuntimeError(f"extractor key mismatch: planned {key}, loaded {actual}")
@@ -157,15 +161,15 @@ def _compute_features(run: MetricRun, kind: str, ids: list[int], batch_size: int
     return len(rows)
 
 
-def _compute_texts(run: MetricRun, texts: list[str]) -> int:
-    from metrics.services.extractors import clip_texts
+def _compute_texts(run: MetricRun, kind: str, texts: list[str]) -> int:
+    from metrics.services.extractors import texts_for
 
-    key = feature_key("clip-text", run.params)
+    key = feature_key(kind, run.params)
     present = present_shas(key, [text_sha256(t) for t in texts])
     todo = [t for t in texts if text_sha256(t) not in present]
     if not todo:
         return 0
-    emb = clip_texts(run.params, todo)
+    emb = texts_for(kind, run.params, todo)
     rows = [feature_row(key, text_sha256(t), emb[i].astype("<f4")) for i, t in enumerate(todo)]
     Feature.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from metrics.models import Image, MetricRun, MetricRunItem
 from metrics.services.extractors import feature_key
+from metrics.services.preference import PROMPTED_KINDS, prompted_features
 from metrics.services.recipes import Recipe, RunInputs, recipe_get
 from metrics.services.runs.cache import features_of, text_sha256
 
@@ -41,7 +42,11 @@ def metric_run_aggregate(*, run_id: int) -> MetricRun | None:
             params=run.params,
             names=names,
             prompt_ids=[img.prompt_id for img in images],
-            features=features_of(key, [img.sha256 for img in images], "set"),
+            features=(
+                prompted_features(key, images)
+                if recipe.extractor in PROMPTED_KINDS
+                else features_of(key, [img.sha256 for img in images], "set")
+            ),
             # Only what the engine does not record itself (it adds its own parameters).
             provenance={
                 **key_prov,
@@ -58,8 +63,8 @@ def metric_run_aggregate(*, run_id: int) -> MetricRun | None:
             inputs.source_features = features_of(
                 key, [img.source.sha256 for img in images], "source images"
             )
-        if recipe.texts:
-            tkey = feature_key("clip-text", run.params)
+        if recipe.texts and recipe.text_extractor:
+            tkey = feature_key(recipe.text_extractor, run.params)
             fields = ("prompt",) if recipe.texts == "prompts" else ("caption", "source_caption")
             for field_name in fields:
                 texts = [
