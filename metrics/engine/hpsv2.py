@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from metrics.engine.clip import ClipBundle, _device
+from metrics.engine.clip import ClipBundle
+from metrics.engine.device import resolve_device
 from metrics.engine.weights import WeightsSpec, file_sha256, register, weights_path
 
 HPS_V21 = register(
@@ -174,7 +175,7 @@ def load_hpsv2(
     from metrics.engine.preference import resolve_processor_dir
 
     file = weights_path(HPS_V21, path, download=download)
-    dev = _device(device)
+    dev = resolve_device(device)
     key = (str(file), str(tokenizer), str(dev), vision_heads, text_heads)
     with _LOCK:
         bundle = _CACHE.get(key)

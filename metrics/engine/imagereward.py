@@ -346,11 +346,11 @@ def load_imagereward(
     """ImageReward from its checkpoint (found or fetched by the weights manager), loaded once."""
     import torch
 
-    from metrics.engine.clip import _device
+    from metrics.engine.device import resolve_device
     from metrics.engine.preference import resolve_processor_dir
 
     file = weights_path(IMAGEREWARD, path, download=download)
-    dev = _device(device)
+    dev = resolve_device(device)
     key = (str(file), tokenizer, str(dev), vision_heads, text_heads)
     with _LOCK:
         if key not in _CACHE:

@@ -22,8 +22,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from metrics.engine.clip import ClipBundle, _device, _image_processor_class, _weight_files
+from metrics.engine.clip import ClipBundle, _image_processor_class, _weight_files
 from metrics.engine.clip import weights_sha256 as checkpoint_sha256
+from metrics.engine.device import resolve_device
 
 PICKSCORE_MODEL = "yuvalkirstain/PickScore_v1"
 PICKSCORE_PROCESSOR = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
@@ -44,7 +45,7 @@ def load_pickscore(
     from metrics.engine.clip import resolve_clip_dir
     from metrics.engine.preference import resolve_processor_dir
 
-    dev = _device(device)
+    dev = resolve_device(device)
     key = (str(model), str(processor), str(dev))
     with _LOCK:
         bundle = _CACHE.get(key)
