@@ -160,18 +160,22 @@ def private_redis(tmp_path):
 def publishing_to(url: str):
     """This test process publishes to ``url`` (Celery opens its broker pool lazily)."""
     conf = celery_app.conf
-    saved = (conf.broker_url, conf.broker_transport_options, celery_app._pool,
-             celery_app.amqp._producer_pool)  # fmt: skip
+    urls = ("broker_url", "broker_read_url", "broker_write_url")
+    saved = {name: conf[name] for name in (*urls, "broker_transport_options")}
+    pools = celery_app._pool, celery_app.amqp._producer_pool
     # Fresh pools for the private broker; the suite's own are put back untouched after.
     celery_app._pool = celery_app.amqp._producer_pool = None
-    conf.broker_url, conf.broker_transport_options = url, {"visibility_timeout": 3600}
+    for name in urls:  # Celery copies the broker URL into the read and write URLs
+        conf[name] = url
+    conf.broker_transport_options = {"visibility_timeout": 3600}
     try:
         yield
     finally:
         if celery_app._pool is not None:
             celery_app._pool.force_close_all()
-        conf.broker_url, conf.broker_transport_options = saved[0], saved[1]
-        celery_app._pool, celery_app.amqp._producer_pool = saved[2], saved[3]
+        for name, value in saved.items():
+            conf[name] = value
+        celery_app._pool, celery_app.amqp._producer_pool = pools
 
 
 def test_workers_ride_out_a_redis_restart_and_the_run_finishes(
