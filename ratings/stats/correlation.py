@@ -130,33 +130,56 @@ def exact_p_values(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     n = x.size
     if n > EXACT_MAX_N:
         raise ValueError(f"exact p-values enumerate n! orderings; n={n} > {EXACT_MAX_N}.")
-    perm = _orderings(n)
-    # Both statistics are linear in the permuted side once its ranks (Spearman) or its pair
-    # signs (Kendall) are known, and ties move with the values, so the denominators are the same
-    # for every ordering: the whole null distribution is one matrix-vector product each.
+    untied = np.unique(x).size == n and np.unique(y).size == n
+    # Without ties the null distribution depends on n alone (ranks are 1..n whatever the
+    # values): it is enumerated once per n and searched; with ties it is enumerated here.
+    nulls = _sorted_nulls(n) if untied else _nulls(x, y, sort=True)
+    observed = _nulls(x, y, identity_only=True)
+    out = {}
+    for name, null in nulls.items():
+        t = observed[name]
+        if null is None or not np.isfinite(t):
+            out[name] = float("nan")
+            continue
+        tol = 1e-12 * max(abs(t), 1.0)
+        greater = 1.0 - np.searchsorted(null, t - tol, side="left") / null.size
+        less = np.searchsorted(null, t + tol, side="right") / null.size
+        out[name] = float(min(1.0, 2.0 * min(greater, less)))
+    return out
+
+
+@lru_cache(maxsize=EXACT_MAX_N + 1)
+def _sorted_nulls(n: int) -> dict[str, np.ndarray | None]:
+    ranks = np.arange(1.0, n + 1.0)
+    return _nulls(ranks, ranks, sort=True)
+
+
+def _nulls(x: np.ndarray, y: np.ndarray, *, sort: bool = False, identity_only: bool = False):
+    """Spearman and Kendall tau-b of ``x`` against every ordering of ``y`` (or the data only).
+
+    Both are linear in the permuted side once its ranks (Spearman) or pair signs (Kendall) are
+    known, and ties move with the values, so the denominators are the same for every ordering:
+    the whole null distribution is one matrix-vector product each.
+    """
+    n = x.size
     rx, ry = stats.rankdata(x), stats.rankdata(y)
     rxc, ryc = rx - rx.mean(), ry - ry.mean()
     i, j = np.triu_indices(n, k=1)
     sx = np.sign(x[i] - x[j])
-    sign_y = np.sign(y[:, None] - y[None, :]).ravel()
-    nulls = {
-        "spearman": (ryc[perm] @ rxc, np.sqrt((rxc @ rxc) * (ryc @ ryc))),
-        "kendall": (
-            sign_y[_pair_cells(n)] @ sx,
-            np.sqrt(np.count_nonzero(sx) * np.count_nonzero(np.sign(y[i] - y[j]))),
-        ),
+    sy = np.sign(y[i] - y[j])
+    dens = {
+        "spearman": np.sqrt((rxc @ rxc) * (ryc @ ryc)),
+        "kendall": np.sqrt(np.count_nonzero(sx) * np.count_nonzero(sy)),
     }
+    if identity_only:
+        nums = {"spearman": ryc @ rxc, "kendall": sy @ sx}
+        return {k: float(nums[k] / dens[k]) if dens[k] > 0 else float("nan") for k in nums}
+    sign_y = np.sign(y[:, None] - y[None, :]).ravel()
+    nums = {"spearman": ryc[_orderings(n)] @ rxc, "kendall": sign_y[_pair_cells(n)] @ sx}
     out = {}
-    for name, (num, den) in nulls.items():
-        if den == 0:
-            out[name] = float("nan")
-            continue
-        null = num / den
-        observed = float(null[0])  # the first ordering is the identity: the data as they are
-        tol = 1e-12 * max(abs(observed), 1.0)
-        greater = np.mean(null >= observed - tol)
-        less = np.mean(null <= observed + tol)
-        out[name] = float(min(1.0, 2.0 * min(greater, less)))
+    for k, num in nums.items():
+        null = num / dens[k] if dens[k] > 0 else None
+        out[k] = np.sort(null) if (sort and null is not None) else null
     return out
 
 
