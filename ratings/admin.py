@@ -6,8 +6,15 @@ from ratings.models import Assignment, Campaign, Criterion, Item, ItemImage, Jud
 
 
 class CriterionInline(admin.TabularInline):
+    """Read only: criteria shape the items, which the campaign pages remake on edit."""
+
     model = Criterion
     extra = 0
+    can_delete = False
+    readonly_fields = [f.name for f in Criterion._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Campaign)
@@ -15,8 +22,13 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = ["name", "status", "target_ratings", "judge_cap", "allow_link", "created_at"]
     list_filter = ["status", "allow_link"]
     search_fields = ["name", "title"]
-    readonly_fields = ["key", "created_at", "opened_at", "closed_at", "seed"]
-    filter_horizontal = ["image_sets", "invited"]
+    # What shapes the items is changed on the campaign's page (Edit), where the items are
+    # made again by the item-building service; here it is read only.
+    readonly_fields = [
+        "key", "created_at", "opened_at", "closed_at", "seed", "image_sets", "reference_set",
+        "grid_size", "pairs_per_prompt", "gold_items", "image_side", "image_fit",
+    ]  # fmt: skip
+    filter_horizontal = ["invited"]
     inlines = [CriterionInline]
 
 

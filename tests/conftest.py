@@ -45,7 +45,7 @@ _isolate_filesystem_broker()
 # the default secret key: they inherit this test-only one.
 import os  # noqa: E402
 
-os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+os.environ.setdefault("DJANGO_SECRET_KEY", "django-insecure-test-only-key-" + "x" * 40)
 
 
 @pytest.fixture(autouse=True)

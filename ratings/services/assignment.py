@@ -34,6 +34,7 @@ place in that cycle drawn from the judge's seed.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import datetime, timedelta
 
@@ -203,8 +204,15 @@ def _check_hogging(campaign: Campaign, judge: Judge, now: datetime, answered: bo
             )
     limit = settings.EVALSITE_LINK_LEASES_PER_CLIENT
     if judge.client_key and limit:
-        # Counted while holding this judge's row lock only: two judges of one client
-        # leasing in the same instant may pass together (PostgreSQL), one more at most each.
+        if connection.vendor == "postgresql":
+            # Judges of one client lease one at a time (each holds only its own judge row
+            # lock, so their counts would otherwise pass the limit together); released at
+            # the end of the lease transaction. SQLite: BEGIN IMMEDIATE serialises anyway.
+            key = int(
+                hashlib.sha256(f"{campaign.pk}:{judge.client_key}".encode()).hexdigest()[:15], 16
+            )
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
         held = Assignment.objects.filter(
             campaign=campaign,
             status=Assignment.Status.LEASED,

@@ -145,3 +145,13 @@ def test_default_instructions_say_what_the_protocols_ask():
     assert "keys 1 to 4" in compare_only and "scale from 1 to 5" not in compare_only
     rate = instructions_for([criterion_preset("realism", "rate")])
     assert "scale from 1 to 5" in rate and "Can't tell" in rate and "keys 1 to 4" not in rate
+
+
+def test_the_raw_admin_cannot_change_what_shapes_the_items(admin_client, catalog):
+    sets, reference = catalog
+    draft = make_campaign(sets, reference, open_=False)
+    page = admin_client.get(reverse("admin:ratings_campaign_change", args=[draft.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'name="image_sets"' not in html and 'name="grid_size"' not in html
+    assert 'name="criteria-0-question"' not in html
