@@ -40,7 +40,7 @@ from ratings.report.human import (
 from ratings.report.pairwise import pairwise_section
 from ratings.report.plots import report_plots
 
-REPORT_VERSION = 2  # 2: criterion identity, one-sided bounds, pairwise agreement
+REPORT_VERSION = 3  # 2: criterion identity, one-sided bounds, pairwise agreement; 3: failed runs
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
 DEFAULT_CONFIDENCE = 0.95

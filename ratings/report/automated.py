@@ -68,6 +68,7 @@ def metrics_section(frame: Frame) -> dict[str, Any]:
             }
         )
     active = {(r["set_id"], r["metric"]) for r in d.active_runs}
+    failed = {(r["set_id"], r["metric"]): r for r in d.failed_runs}
     missing = []
     has_reference = d.campaign["reference_set_id"] is not None
     for k, model in enumerate(d.models):
@@ -85,6 +86,7 @@ def metrics_section(frame: Frame) -> dict[str, Any]:
                     "metric": name,
                     "metric_label": recipe.label,
                     "running": (model["set_id"], name) in active,
+                    "failed": failed.get((model["set_id"], name)),
                     "needs": {"pairs": "source images", "set+reference": "the reference set"}.get(
                         recipe.inputs, ""
                     ),

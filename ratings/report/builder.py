@@ -61,6 +61,7 @@ class ReportData:
     image_prompt: dict[int, int] = field(default_factory=dict)  # image id -> prompt index
     image_model: dict[int, int] = field(default_factory=dict)  # image id -> model index
     active_runs: list[dict[str, Any]] = field(default_factory=list)
+    failed_runs: list[dict[str, Any]] = field(default_factory=list)
 
     def included(self, include_flagged: bool) -> np.ndarray:
         """Mask of the ratings used: every judge with the switch on, else unflagged, unexcluded."""
@@ -259,10 +260,20 @@ def _collect_metrics(data: ReportData, campaign: Campaign, prompt_index: dict[in
     reference_id = campaign.reference_set_id
     chosen: dict[tuple[int, str], Any] = {}
     active = []
+    latest: set[tuple[int, str]] = set()  # (set, metric) whose newest run was seen
+    failed = []
     for run in catalog.metric_runs_for_sets(set_ids=set_ids):
+        newest = (run.image_set_id, run.metric) not in latest
+        latest.add((run.image_set_id, run.metric))
         if run.status in ("queued", "running"):
             active.append({"id": run.pk, "metric": run.metric, "set_id": run.image_set_id})
             continue
+        if run.status == "failed" and newest:
+            # The newest attempt failed: the report says so (and why), not "not computed yet".
+            reason = (run.error or "no reason recorded").strip().splitlines()[0][:300]
+            failed.append(
+                {"id": run.pk, "metric": run.metric, "set_id": run.image_set_id, "error": reason}
+            )
         if run.status != DONE:
             continue
         key = (run.image_set_id, run.metric)
@@ -275,6 +286,7 @@ def _collect_metrics(data: ReportData, campaign: Campaign, prompt_index: dict[in
         ):
             chosen[key] = run
     data.active_runs = active
+    data.failed_runs = failed
     runs = []
     for (set_id, metric), run in sorted(chosen.items()):
         extra = run.result.get("extra", {}) if isinstance(run.result, dict) else {}

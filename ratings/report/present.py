@@ -169,6 +169,8 @@ def report_view(report: dict[str, Any], *, thumb: Callable[[int], str | None]) -
         "judge_rows": judge_rows,
         "metric_rows": metric_rows,
         "missing": metrics["missing"],
+        "missing_waiting": [m for m in metrics["missing"] if not m.get("failed")],
+        "missing_failed": [m for m in metrics["missing"] if m.get("failed") and not m["running"]],
         "system_rows": system_rows,
         "item_rows": item_rows,
         "pair_rows": pair_rows,

@@ -108,3 +108,18 @@ def test_the_button_starts_the_missing_metric_runs_once(client, built, staff):
     before = started.count()
     client.post(url)
     assert MetricRun.objects.filter(status="queued").count() == before
+
+
+def test_a_metric_whose_latest_run_failed_is_shown_as_failed_with_its_reason(client, built, staff):
+    gen = built.sets[0]
+    MetricRun.objects.create(
+        metric="clip_score", image_set=gen, status="failed",
+        error="CLIP score needs a prompt for every image; 3 images of 'x' have none\nmore",
+    )  # fmt: skip
+    client.force_login(staff)
+    text = client.get(reverse("report:page", args=[built.campaign.pk])).content.decode()
+    failed_part = text.split("The latest run failed:", 1)[1].split("</ul>", 1)[0]
+    assert "CLIP score" in failed_part and "needs a prompt for every image" in failed_part
+    assert "more" not in failed_part  # the first line of the error only
+    waiting = text.split("Not computed yet:", 1)[1].split("</p>", 1)[0]
+    assert waiting.count("CLIP score") == len(built.sets) - 1  # the other models' sets
