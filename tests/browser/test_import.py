@@ -18,11 +18,11 @@ pytestmark = pytest.mark.browser
 def researcher(page, live_server, transactional_db, django_user_model):
     django_user_model.objects.create_superuser("boss", "boss@example.org", "pw-boss-12345")
     # The first page of a module warms the live server up: give it longer on a busy machine.
-    page.goto(f"{live_server.url}/admin/login/?next=/catalog/import/", timeout=60_000)
+    page.goto(f"{live_server.url}/login/?next=/catalog/import/", timeout=60_000)
     page.fill("#id_username", "boss")
     page.fill("#id_password", "pw-boss-12345")
     with page.expect_navigation():
-        page.click("input[type=submit]")
+        page.click("button[type=submit]:has-text('Log in')")
     return page
 
 
