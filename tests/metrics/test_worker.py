@@ -7,26 +7,15 @@ default prefork pool: what a user gets from `make run` or the compose stack.
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 
 from metrics.models import Feature, ImageSet, MetricRun
 from metrics.services.imports import image_set_import
 from metrics.services.runs import metric_run_create
 from tests.engine.clip_fixtures import make_test_images
 from tests.engine.inception_fixtures import write_image_set
-from tests.metrics.workers import INCEPTION, cli_json, wait_done, wait_for
+from tests.metrics.workers import INCEPTION, cli_json, wait_done
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def fid_sets(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    write_image_set(a, seed=1, count=12)
-    write_image_set(b, seed=2, count=12, tint=(30, -20, 10))
-    image_set_import(path=a, set_name="gen", model_name="m")
-    image_set_import(path=b, set_name="ref", kind="reference")
-    return a, b
 
 
 def create(**kwargs) -> MetricRun:
