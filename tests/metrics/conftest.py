@@ -8,7 +8,7 @@ import pytest
 
 from tests.engine.clip_fixtures import build_tiny_clip
 from tests.engine.inception_fixtures import save_weights, write_image_set
-from tests.metrics.workers import worker_env, workers  # noqa: F401  (fixtures)
+from tests.metrics.workers import fid_sets, worker_env, workers  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="session")

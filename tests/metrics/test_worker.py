@@ -18,16 +18,6 @@ from tests.metrics.workers import INCEPTION, cli_json, wait_done
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def fid_sets(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    write_image_set(a, seed=1, count=12)
-    write_image_set(b, seed=2, count=12, tint=(30, -20, 10))
-    image_set_import(path=a, set_name="gen", model_name="m")
-    image_set_import(path=b, set_name="ref", kind="reference")
-    return a, b
-
-
 def create(**kwargs) -> MetricRun:
     run = metric_run_create(**kwargs)  # autocommit: the plan is enqueued at once
     return run

@@ -22,24 +22,12 @@ import pytest
 
 from evalsite.celery import app as celery_app
 from metrics.models import Feature, ImageSet, MetricRun, RunStep
-from metrics.services.imports import image_set_import
 from metrics.services.runs import metric_run_create
-from tests.engine.inception_fixtures import write_image_set
 from tests.metrics.workers import INCEPTION, cli_json, wait_done, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 RECOVERY_S = 60
-
-
-@pytest.fixture
-def fid_sets(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    write_image_set(a, seed=1, count=12)
-    write_image_set(b, seed=2, count=12, tint=(30, -20, 10))
-    image_set_import(path=a, set_name="gen", model_name="m")
-    image_set_import(path=b, set_name="ref", kind="reference")
-    return a, b
 
 
 @pytest.fixture

@@ -129,3 +129,17 @@ def cli_json(*args: str, env: dict[str, str]) -> dict:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
+
+
+@pytest.fixture
+def fid_sets(tmp_path):
+    """Two imported sets of 12 images (``gen`` of model ``m``, reference ``ref``): FID's inputs."""
+    from metrics.services.imports import image_set_import
+    from tests.engine.inception_fixtures import write_image_set
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_image_set(a, seed=1, count=12)
+    write_image_set(b, seed=2, count=12, tint=(30, -20, 10))
+    image_set_import(path=a, set_name="gen", model_name="m")
+    image_set_import(path=b, set_name="ref", kind="reference")
+    return a, b
