@@ -110,9 +110,11 @@ def commit_temporary(temporary: str, relpath: str, *, adopt_existing: bool = Tru
 
 def write_once(fileobj: BinaryIO, relpath: str, *, adopt_existing: bool = True) -> bool:
     """Store ``fileobj`` at ``relpath`` through a temporary key; False when already there."""
-    if (adopt(relpath) if adopt_existing else head(relpath) is not None):
+    if adopt(relpath) if adopt_existing else head(relpath) is not None:
         return False
-    return commit_temporary(upload_temporary(fileobj, relpath), relpath, adopt_existing=adopt_existing)
+    return commit_temporary(
+        upload_temporary(fileobj, relpath), relpath, adopt_existing=adopt_existing
+    )
 
 
 def download(relpath: str, target: Path) -> int:
@@ -122,7 +124,14 @@ def download(relpath: str, target: Path) -> int:
     return target.stat().st_size
 
 
-def presigned_url(relpath: str, *, filename: str | None = None, content_type: str | None = None) -> str:
+def upload_file(path: Path, relpath: str) -> None:
+    """Upload a local file (import uploads: not content-addressed, one writer per key)."""
+    _client().upload_file(str(path), _bucket(), key(relpath), Config=_transfer_config())
+
+
+def presigned_url(
+    relpath: str, *, filename: str | None = None, content_type: str | None = None
+) -> str:
     """A short-lived GET link (EVALSITE_PRESIGN_SECONDS) to the object."""
     params = {"Bucket": _bucket(), "Key": key(relpath)}
     if filename:
@@ -136,8 +145,8 @@ def presigned_url(relpath: str, *, filename: str | None = None, content_type: st
 
 def listing(prefix: str) -> Iterator[tuple[str, int, float]]:
     """(store path, size, mtime) of every object under ``prefix``, a page at a time."""
-    pages = _client().get_paginator("list_objects_v2").paginate(
-        Bucket=_bucket(), Prefix=key(prefix)
+    pages = (
+        _client().get_paginator("list_objects_v2").paginate(Bucket=_bucket(), Prefix=key(prefix))
     )
     for page in pages:
         for obj in page.get("Contents", ()):

@@ -240,3 +240,47 @@ def _bucket_commit(staged: Path, relpath: str) -> bool:
         return bucket.commit_temporary(temporary, relpath)
     finally:
         staged.unlink(missing_ok=True)
+
+
+# --- folders of import uploads ("imports/<token>/": written once by the web host,
+# read by the worker that runs the job, removed at its end) --------------------------
+
+
+def folder_local(relfolder: str) -> Path:
+    """Where the web host writes an upload folder before :func:`folder_push`."""
+    return Path(settings.MEDIA_ROOT) / relfolder
+
+
+def folder_push(relfolder: str) -> None:
+    """Make a folder written at :func:`folder_local` visible to every worker."""
+    if not remote():
+        return  # the workers share the folder itself
+    import shutil
+
+    local = folder_local(relfolder)
+    for path in sorted(local.iterdir()):
+        _bucket().upload_file(path, f"{relfolder}/{path.name}")
+    shutil.rmtree(local, ignore_errors=True)
+
+
+def folder_pull(relfolder: str) -> Path:
+    """A local folder with the files of ``relfolder`` (downloaded from a bucket)."""
+    if not remote():
+        return folder_local(relfolder)
+    local = Path(settings.EVALSITE_BLOB_CACHE_DIR) / ".staging" / relfolder.replace("/", "-")
+    local.mkdir(parents=True, exist_ok=True)
+    for rel, _size, _mtime in _bucket().listing(relfolder + "/"):
+        _bucket().download(rel, local / rel.rsplit("/", 1)[1])
+    return local
+
+
+def folder_remove(relfolder: str) -> None:
+    """Remove an upload folder: its local copy and, on a bucket, its objects."""
+    import shutil
+
+    if remote():
+        for rel, _size, _mtime in list(_bucket().listing(relfolder + "/")):
+            _bucket().delete(rel)
+        local = Path(settings.EVALSITE_BLOB_CACHE_DIR) / ".staging" / relfolder.replace("/", "-")
+        shutil.rmtree(local, ignore_errors=True)
+    shutil.rmtree(folder_local(relfolder), ignore_errors=True)

@@ -29,14 +29,14 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
-from metrics.models import Image
 from metrics import storage
+from metrics.models import Image
 from metrics.storage import TMP_PREFIX
 
 log = logging.getLogger(__name__)

@@ -49,7 +49,9 @@ def s3_server(tmp_path_factory):
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"moto_server did not start:\n{log.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"moto_server did not start:\n{log.read_text()[-2000:]}"
+                ) from None
             time.sleep(0.2)
     yield url
     proc.terminate()

@@ -101,7 +101,9 @@ def test_researchers_get_a_presigned_link_on_a_bucket_and_bytes_from_the_app_oth
     assert urllib.request.urlopen(link).read() == original
     sized = admin_client.get(f"/catalog/images/{image.pk}/file/256")
     assert sized.status_code == 302
-    assert PILImage.open(io.BytesIO(urllib.request.urlopen(sized["Location"]).read())).format == "JPEG"
+    assert (
+        PILImage.open(io.BytesIO(urllib.request.urlopen(sized["Location"]).read())).format == "JPEG"
+    )
     settings.EVALSITE_PRESIGN_SECONDS = 0  # a private bucket: the app serves the bytes
     through = admin_client.get(f"/catalog/images/{image.pk}/file")
     assert through.status_code == 200 and b"".join(through.streaming_content) == original
@@ -209,3 +211,30 @@ def test_a_blob_adopted_while_the_collector_removes_it_is_put_back(backend, monk
     assert report.originals == []
     assert storage.blob_exists(orphan)
     assert storage.blob_local(orphan).read_bytes() == png_bytes(3)
+
+
+def test_an_import_job_s_upload_reaches_the_worker_through_the_store(backend, tmp_path):
+    """On a bucket the upload is pushed there (the worker may be on another host)."""
+    import zipfile
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from metrics.models import ImportJob
+    from metrics.services.import_jobs import import_job_create, import_job_run
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(2):
+            archive.writestr(f"img{i}.png", png_bytes(20 + i))
+    job = import_job_create(
+        archive=SimpleUploadedFile("up.zip", buffer.getvalue()), set_name="up", model_name="m"
+    )
+    uploaded = stored_paths(backend, "imports")
+    assert uploaded == [f"{job.upload_dir}/archive.zip"]
+    if backend == "s3":
+        assert not storage.folder_local(job.upload_dir).exists()
+    job = import_job_run(job_id=job.pk)
+    assert job.status == ImportJob.Status.DONE, job.problems
+    assert job.image_set.images.count() == 2
+    assert stored_paths(backend, "imports") == []
+    assert len(stored_paths(backend, "images")) == 2

@@ -24,7 +24,11 @@ def _run_now(capture, **kwargs) -> MetricRun:
 
 @pytest.mark.django_db
 def test_fid_equals_the_engine_on_both_backends_and_a_second_pass_downloads_nothing(
-    backend, image_folders, offline_weights, django_capture_on_commit_callbacks, monkeypatch,
+    backend,
+    image_folders,
+    offline_weights,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
     settings,
 ):
     settings.EVALSITE_FEATURE_CHUNK_SIZE = 4
@@ -36,7 +40,12 @@ def test_fid_equals_the_engine_on_both_backends_and_a_second_pass_downloads_noth
         image_set_import(path=image_folders["a"], set_name="gen", model_name="m")
         image_set_import(path=image_folders["b"], set_name="ref", kind="reference")
         gen, ref = ImageSet.objects.get(name="gen"), ImageSet.objects.get(name="ref")
-        kwargs = {"metric": "fid", "image_set": gen, "reference_set": ref, "params": {"force": True}}
+        kwargs = {
+            "metric": "fid",
+            "image_set": gen,
+            "reference_set": ref,
+            "params": {"force": True},
+        }
         first = _run_now(django_capture_on_commit_callbacks, **kwargs)
         assert first.status == "done", first.error
         extractor = InceptionExtractor(offline_weights / INCEPTION)
