@@ -202,6 +202,25 @@ def staged_commit(staged: Path, relpath: str) -> bool:
     return True
 
 
+# Parallel uploads of one import to a bucket: each blob is a few round trips, so one at
+# a time would leave the network idle.
+UPLOAD_THREADS = 8
+
+
+def staged_commit_all(items: list[tuple[Path, str]], done: Callable[[int], None]) -> None:
+    """:func:`staged_commit` each (staged file, store path), calling ``done(n)`` as they land."""
+    if not remote():
+        for n, (staged, relpath) in enumerate(items, start=1):
+            staged_commit(staged, relpath)
+            done(n)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
+        for n, _new in enumerate(pool.map(lambda item: staged_commit(*item), items), start=1):
+            done(n)
+
+
 def store_sync() -> None:
     """Flush the store's file system once (data and renames) before rows point at the files.
 
