@@ -82,7 +82,14 @@ def head(relpath: str) -> datetime | None:
 
 
 def adopt(relpath: str) -> bool:
-    """Mark ``relpath`` as in use by an import, then say whether the blob is there."""
+    """Say whether the blob is there; when it is, mark it in use by an import first.
+
+    No marker for a missing blob: the caller uploads it, young. For one that is there,
+    the marker is written before the second look, so a collector deleting it meanwhile
+    either is seen (the look finds nothing) or sees the marker (and puts it back).
+    """
+    if head(relpath) is None:
+        return False
     _client().put_object(Bucket=_bucket(), Key=key(ADOPT_PREFIX + relpath), Body=b"")
     return head(relpath) is not None
 

@@ -25,7 +25,7 @@ from django.db import connection
 
 from metrics.models import Image, ImageSet
 from tests.conftest import write_images
-from tests.metrics.test_worker import database_url
+from tests.metrics.workers import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from evalsite.celery import app as celery_app
 from metrics.models import Image, ImportJob
 from tests.conftest import png_bytes
 from tests.metrics.test_import_doors import zip_bytes
-from tests.metrics.test_worker import Worker, database_url, wait_for
+from tests.metrics.workers import Worker, database_url, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
