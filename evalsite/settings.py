@@ -197,6 +197,57 @@ STORAGES = {
 # permissions (researchers see originals, judges only blinded derivatives).
 MEDIA_ROOT = Path(env_str("EVALSITE_MEDIA_ROOT", str(VAR_DIR / "media")))
 
+# --- object storage (issue 14) ---
+# Where blobs, derivatives and exports live: empty or file:// (MEDIA_ROOT, as always),
+# file:///abs/folder (that folder), or s3://bucket/prefix on any S3-compatible server.
+# The bucket backend is the "blobs" entry of STORAGES (django-storages' S3 backend).
+EVALSITE_STORAGE_URL = env_str("EVALSITE_STORAGE_URL", "")
+# Researchers and exports get presigned links valid this long; 0 serves through the app
+# (a private bucket whose server is not reachable from browsers).
+EVALSITE_PRESIGN_SECONDS = env_int("EVALSITE_PRESIGN_SECONDS", 300)
+# Workers' local read-through copies of bucket blobs: $EVALSITE_CACHE_DIR/blobs, size-capped.
+EVALSITE_BLOB_CACHE_DIR = Path(
+    env_str("EVALSITE_BLOB_CACHE_DIR")
+    or (Path(env_str("EVALSITE_CACHE_DIR")) / "blobs" if env_str("EVALSITE_CACHE_DIR") else "")
+    or VAR_DIR / "blob-cache"
+)
+EVALSITE_BLOB_CACHE_MAX_BYTES = env_int("EVALSITE_BLOB_CACHE_MAX_BYTES", 20 * 1024**3)
+
+
+def _storage_from_url(url: str) -> dict | None:
+    """The STORAGES entry of a bucket URL; None for the local folder (MEDIA_ROOT)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme in ("", "file"):
+        return None
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ImproperlyConfigured(
+            f"EVALSITE_STORAGE_URL={url!r}: use file:///folder or s3://bucket/prefix"
+        )
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": parts.netloc,
+            "location": parts.path.strip("/"),
+            "endpoint_url": env_str("EVALSITE_S3_ENDPOINT_URL") or None,
+            "region_name": env_str("EVALSITE_S3_REGION") or None,
+            # Credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or an instance role),
+            # read by boto3 itself.
+            "addressing_style": env_str("EVALSITE_S3_ADDRESSING_STYLE") or None,
+            "querystring_auth": True,
+            "querystring_expire": max(1, EVALSITE_PRESIGN_SECONDS),
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+
+
+if _storage_from_url(EVALSITE_STORAGE_URL):
+    STORAGES["blobs"] = _storage_from_url(EVALSITE_STORAGE_URL)
+elif EVALSITE_STORAGE_URL.startswith("file://") and len(EVALSITE_STORAGE_URL) > len("file://"):
+    MEDIA_ROOT = Path(EVALSITE_STORAGE_URL[len("file://") :])
+
 # --- evalsite knobs --------------------------------------------------------------------
 
 EVALSITE_MAX_IMAGE_PIXELS = env_int("EVALSITE_MAX_IMAGE_PIXELS", 64_000_000)

@@ -1,5 +1,13 @@
 """Content-addressed blob store: every image file stored once, byte for byte, under its sha256.
 
+Every access to stored files goes through this module. Two backends, chosen by
+``EVALSITE_STORAGE_URL``: the local folder MEDIA_ROOT (the default; the functions
+below work on it directly, as they always have) or an S3-compatible bucket
+(``metrics/bucket.py``), read by workers through a local read-through cache
+(``metrics/blobcache.py``). Callers read a blob from :func:`blob_local` (a local file
+either way) and link to one with :func:`blob_url` (a presigned link, or None when the
+app must serve it).
+
 Blob lifetime: nothing here deletes a blob eagerly. A blob that no committed row
 references is removed by the collector (``metrics/services/blobs.py``) once it is
 older than ``EVALSITE_BLOB_GRACE_SECONDS``; an import that finds a blob already
@@ -30,13 +38,74 @@ def blob_relpath(sha256: str, ext: str) -> str:
     return f"images/{sha256[:2]}/{sha256[2:4]}/{sha256}{ext.lower()}"
 
 
+def remote() -> bool:
+    """True when the store is a bucket (``EVALSITE_STORAGE_URL=s3://...``)."""
+    return "blobs" in settings.STORAGES
+
+
+def _bucket():
+    # Imported on first use: the local backend never loads boto3.
+    from metrics import bucket
+
+    return bucket
+
+
 def blob_path(relpath: str) -> Path:
-    """Absolute path of a blob."""
+    """Absolute path of a blob in the local folder (the local backend only: use blob_local)."""
     return Path(settings.MEDIA_ROOT) / relpath
+
+
+def blob_local(relpath: str) -> Path:
+    """A local file with the blob's bytes: the stored file, or the bucket's cached copy."""
+    if not remote():
+        return blob_path(relpath)
+    from metrics.blobcache import cached_path
+
+    return cached_path(relpath)
+
+
+def blob_find(relpath: str) -> Path | None:
+    """Like :func:`blob_local`, but None when the store has no such blob."""
+    if not remote():
+        path = blob_path(relpath)
+        return path if path.exists() else None
+    from metrics.blobcache import cache_root
+
+    if (cache_root() / relpath).exists() or _bucket().head(relpath) is not None:
+        return blob_local(relpath)
+    return None
+
+
+def blob_exists(relpath: str) -> bool:
+    if not remote():
+        return blob_path(relpath).exists()
+    return _bucket().head(relpath) is not None
+
+
+def blob_url(relpath: str, *, filename: str | None = None, content_type: str | None = None):
+    """A short-lived presigned link to the blob, or None when the app serves it itself.
+
+    Never give a judge this link for anything stored under an original's sha256: the
+    key is in the URL (judges' images are always served by the app).
+    """
+    if not remote() or settings.EVALSITE_PRESIGN_SECONDS <= 0:
+        return None
+    return _bucket().presigned_url(relpath, filename=filename, content_type=content_type)
 
 
 def blob_write(data: bytes, relpath: str) -> bool:
     """Write ``data`` at ``relpath`` atomically; return False when it was already there."""
+    if remote():
+        import io
+
+        from metrics.blobcache import cache_put
+
+        # Originals need the adoption marker (an import may be reusing them); sized
+        # copies and exports are only ever made, never adopted.
+        adopt = relpath.startswith("images/")
+        written = _bucket().write_once(io.BytesIO(data), relpath, adopt_existing=adopt)
+        cache_put(relpath, data)
+        return written
     target = blob_path(relpath)
     if blob_adopt(target):
         return False
@@ -71,7 +140,11 @@ def blob_adopt(target: Path) -> bool:
 
 def staging_dir() -> Path:
     """Folder of the temporary files of imports: inside the store, so a rename moves them in."""
-    folder = Path(settings.MEDIA_ROOT) / "images"
+    if remote():
+        # Checked locally, then uploaded; the hidden folder is not part of the cache.
+        folder = Path(settings.EVALSITE_BLOB_CACHE_DIR) / ".staging"
+    else:
+        folder = Path(settings.MEDIA_ROOT) / "images"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -114,6 +187,8 @@ def stream_to_staging(
 
 def staged_commit(staged: Path, relpath: str) -> bool:
     """Move a staged file into place at ``relpath``; False when the blob was already there."""
+    if remote():
+        return _bucket_commit(staged, relpath)
     target = blob_path(relpath)
     if blob_adopt(target):
         staged.unlink(missing_ok=True)
@@ -127,12 +202,33 @@ def staged_commit(staged: Path, relpath: str) -> bool:
     return True
 
 
+# Parallel uploads of one import to a bucket: each blob is a few round trips, so one at
+# a time would leave the network idle.
+UPLOAD_THREADS = 8
+
+
+def staged_commit_all(items: list[tuple[Path, str]], done: Callable[[int], None]) -> None:
+    """:func:`staged_commit` each (staged file, store path), calling ``done(n)`` as they land."""
+    if not remote():
+        for n, (staged, relpath) in enumerate(items, start=1):
+            staged_commit(staged, relpath)
+            done(n)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(UPLOAD_THREADS) as pool:
+        for n, _new in enumerate(pool.map(lambda item: staged_commit(*item), items), start=1):
+            done(n)
+
+
 def store_sync() -> None:
     """Flush the store's file system once (data and renames) before rows point at the files.
 
     One syncfs for a whole import instead of an fsync per file: the batch approach of
     git's core.fsyncMethod, tens of times faster for thousands of small files.
     """
+    if remote():
+        return  # a bucket's write is durable when its request returns
     fd = os.open(staging_dir(), os.O_RDONLY)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -146,4 +242,64 @@ def store_sync() -> None:
 
 def blob_remove(relpath: str) -> None:
     """Remove a blob if it exists (the collector's business: see metrics/services/blobs.py)."""
+    if remote():
+        _bucket().delete(relpath)
+        return
     blob_path(relpath).unlink(missing_ok=True)
+
+
+def _bucket_commit(staged: Path, relpath: str) -> bool:
+    """Upload a checked staged file to a temporary key, then copy it into place once."""
+    bucket = _bucket()
+    try:
+        if bucket.adopt(relpath):
+            return False
+        with open(staged, "rb") as fh:
+            temporary = bucket.upload_temporary(fh, relpath)
+        return bucket.commit_temporary(temporary, relpath)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+# --- folders of import uploads ("imports/<token>/": written once by the web host,
+# read by the worker that runs the job, removed at its end) --------------------------
+
+
+def folder_local(relfolder: str) -> Path:
+    """Where the web host writes an upload folder before :func:`folder_push`."""
+    return Path(settings.MEDIA_ROOT) / relfolder
+
+
+def folder_push(relfolder: str) -> None:
+    """Make a folder written at :func:`folder_local` visible to every worker."""
+    if not remote():
+        return  # the workers share the folder itself
+    import shutil
+
+    local = folder_local(relfolder)
+    for path in sorted(local.iterdir()):
+        _bucket().upload_file(path, f"{relfolder}/{path.name}")
+    shutil.rmtree(local, ignore_errors=True)
+
+
+def folder_pull(relfolder: str) -> Path:
+    """A local folder with the files of ``relfolder`` (downloaded from a bucket)."""
+    if not remote():
+        return folder_local(relfolder)
+    local = Path(settings.EVALSITE_BLOB_CACHE_DIR) / ".staging" / relfolder.replace("/", "-")
+    local.mkdir(parents=True, exist_ok=True)
+    for rel, _size, _mtime in _bucket().listing(relfolder + "/"):
+        _bucket().download(rel, local / rel.rsplit("/", 1)[1])
+    return local
+
+
+def folder_remove(relfolder: str) -> None:
+    """Remove an upload folder: its local copy and, on a bucket, its objects."""
+    import shutil
+
+    if remote():
+        for rel, _size, _mtime in list(_bucket().listing(relfolder + "/")):
+            _bucket().delete(rel)
+        local = Path(settings.EVALSITE_BLOB_CACHE_DIR) / ".staging" / relfolder.replace("/", "-")
+        shutil.rmtree(local, ignore_errors=True)
+    shutil.rmtree(folder_local(relfolder), ignore_errors=True)

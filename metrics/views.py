@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
 from metrics import selectors
 from metrics.forms import ImportForm
 from metrics.models import ImageSet, ImportJob, ModelUnderTest
-from metrics.services.derivatives import DERIVATIVE_SIZES, image_derivative
+from metrics.services.derivatives import DERIVATIVE_SIZES, derivative_relpath, image_derivative
 from metrics.services.import_jobs import import_job_create
 from metrics.services.imports import ImportFailed
-from metrics.storage import blob_path
+from metrics.storage import blob_exists, blob_local, blob_url
 
 IMAGES_PER_PAGE = 60
 
@@ -61,13 +61,22 @@ def image_file(request, pk: int, size: int | None = None):
         raise Http404("no such image")
     if size not in (None, *DERIVATIVE_SIZES):
         raise Http404("no such size")
-    path = blob_path(image.blob)
-    if not path.exists():
+    if not blob_exists(image.blob):
         # Never expected (blobs are only deleted when no row refers to them), but a lost
         # file is a missing page, not a server error.
         raise Http404("the image's file is missing from the store")
+    relpath = image.blob
     if size is not None:
         path = image_derivative(image=image, max_side=size)
+        relpath = derivative_relpath(sha256=image.sha256, max_side=size)
+    # On a bucket: a short-lived presigned link (researchers only; judges' images never
+    # come this way), so the bytes do not pass through the app.
+    url = blob_url(relpath)
+    if url is not None:
+        response = HttpResponseRedirect(url)
+        response["Cache-Control"] = "private, no-store"  # the link expires; the page does not
+        return response
+    path = blob_local(image.blob) if size is None else path
     response = FileResponse(open(path, "rb"))
     response["Cache-Control"] = "private, max-age=86400"
     return response

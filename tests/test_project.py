@@ -40,7 +40,9 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_check_deploy_flags_the_development_defaults(tmp_path):
+def test_check_deploy_flags_the_development_defaults(tmp_path, monkeypatch):
+    # The suite's own key (tests/conftest.py) is a strong one: the default is under test.
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
     proc = run_manage(
         "check", "--deploy", "--fail-level", "WARNING",
         env={"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "DJANGO_DEBUG": "1"},

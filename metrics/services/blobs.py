@@ -5,7 +5,11 @@ A file is removed when it is older than the grace period and nothing refers to i
 - a judges' or thumbnail copy (``derivatives/<sha[:2]>/<sha>-<size>.jpg``) whose
   sha256 no Image row has;
 - a temporary file (``.tmp-*``) left by a killed import or writer;
-- the upload folder of an import job that has ended or is gone (``imports/<token>/``).
+- the upload folder of an import job that has ended or is gone (``imports/<token>/``);
+- on a bucket, a stored export (``exports/<token>/``) and an import's adoption marker.
+
+Both backends are collected by the same rules: the local folder here, the bucket in
+``blobs_bucket.py`` (which shares the "is it referenced" queries below).
 
 Why a grace period and not eager clean-up: two imports may share files. A failing
 import cannot know whether a concurrent one is about to commit rows that point at
@@ -27,9 +31,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
+from metrics import storage
 from metrics.models import Image
 from metrics.storage import TMP_PREFIX
 
@@ -47,12 +53,16 @@ class CollectReport:
     derivatives: list[str] = field(default_factory=list)
     temporary: list[str] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)
+    exports: list[str] = field(default_factory=list)
     bytes_freed: int = 0
     kept_young: int = 0
 
     @property
     def removed(self) -> int:
-        return len(self.originals) + len(self.derivatives) + len(self.temporary) + len(self.uploads)
+        return (
+            len(self.originals) + len(self.derivatives) + len(self.temporary)
+            + len(self.uploads) + len(self.exports)
+        )  # fmt: skip
 
 
 def blobs_collect(*, grace_seconds: int | None = None, dry_run: bool = False) -> CollectReport:
@@ -61,8 +71,13 @@ def blobs_collect(*, grace_seconds: int | None = None, dry_run: bool = False) ->
     if grace < 0:
         raise ValueError("the grace period cannot be negative")
     cutoff = time.time() - grace
-    root = Path(settings.MEDIA_ROOT)
     report = CollectReport()
+    if storage.remote():
+        from metrics.services.blobs_bucket import bucket_collect
+
+        bucket_collect(cutoff, dry_run, report, _unreferenced_originals, _unreferenced_derivatives)
+        return report
+    root = Path(settings.MEDIA_ROOT)
     _collect_tree(root, "images", cutoff, dry_run, report, _unreferenced_originals, "originals")
     _collect_tree(
         root, "derivatives", cutoff, dry_run, report, _unreferenced_derivatives, "derivatives"
@@ -92,7 +107,8 @@ def _collect_tree(root, sub, cutoff, dry_run, report, unreferenced, bucket) -> N
     batch: list[tuple[Path, int]] = []
 
     def flush() -> None:
-        for path, size in unreferenced(root, [p for p in batch if not _is_tmp(p[0])]):
+        named = [(p.relative_to(root).as_posix(), (p, s)) for p, s in batch if not _is_tmp(p)]
+        for path, size in unreferenced(named):
             if _remove_if_still_old(path, cutoff, dry_run):
                 getattr(report, bucket).append(path.relative_to(root).as_posix())
                 report.bytes_freed += size
@@ -113,19 +129,21 @@ def _is_tmp(path: Path) -> bool:
     return path.name.startswith(TMP_PREFIX)
 
 
-def _unreferenced_originals(root: Path, batch: list[tuple[Path, int]]):
-    by_rel = {p.relative_to(root).as_posix(): (p, s) for p, s in batch}
+def _unreferenced_originals(named: list[tuple[str, Any]]) -> list[Any]:
+    """The items of (store path, item) pairs whose original no Image row names."""
+    by_rel = dict(named)
     used = set(Image.objects.filter(blob__in=list(by_rel)).values_list("blob", flat=True))
     return [v for rel, v in by_rel.items() if rel not in used]
 
 
-def _unreferenced_derivatives(root: Path, batch: list[tuple[Path, int]]):
-    by_sha: dict[str, list[tuple[Path, int]]] = {}
-    for path, size in batch:
+def _unreferenced_derivatives(named: list[tuple[str, Any]]) -> list[Any]:
+    """The items of (store path, item) pairs whose source sha256 no Image row has."""
+    by_sha: dict[str, list[Any]] = {}
+    for rel, item in named:
         # <sha>-<size>.jpg; anything else in the folder is not ours to judge: keep it.
-        sha = path.name.split("-", 1)[0]
+        sha = rel.rsplit("/", 1)[-1].split("-", 1)[0]
         if len(sha) == 64:
-            by_sha.setdefault(sha, []).append((path, size))
+            by_sha.setdefault(sha, []).append(item)
     used = set(Image.objects.filter(sha256__in=list(by_sha)).values_list("sha256", flat=True))
     return [item for sha, items in by_sha.items() if sha not in used for item in items]
 

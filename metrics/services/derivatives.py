@@ -24,7 +24,7 @@ from PIL import ImageOps
 
 from metrics.engine.images import decode_rgb
 from metrics.models import Image
-from metrics.storage import blob_path, blob_write
+from metrics.storage import blob_find, blob_local, blob_write
 
 # Sizes pages ask for; anything else is refused so a client cannot fill the disk.
 DERIVATIVE_SIZES = (256, 512, 768, 1024)
@@ -41,16 +41,19 @@ def derivative_relpath(*, sha256: str, max_side: int, fit: str | None = None) ->
 
 
 def image_derivative(*, image: Image, max_side: int, fit: str | None = None) -> Path:
-    """Path of a JPEG of ``image``: bounded by ``max_side``, or boxed to it with ``fit``."""
+    """A local file of a JPEG of ``image``: bounded by ``max_side``, or boxed to it with ``fit``.
+
+    Stored next to the originals (the bucket too) and read from the local cache there.
+    """
     if max_side not in DERIVATIVE_SIZES:
         raise ValueError(f"size {max_side} is not one of {DERIVATIVE_SIZES}")
     if fit is not None and fit not in FITS:
         raise ValueError(f"fit {fit!r} is not one of {FITS}")
     relpath = derivative_relpath(sha256=image.sha256, max_side=max_side, fit=fit)
-    target = Path(settings.MEDIA_ROOT) / relpath
-    if target.exists():
-        return target
-    pixels = decode_rgb(blob_path(image.blob), max_pixels=settings.EVALSITE_MAX_IMAGE_PIXELS)
+    found = blob_find(relpath)
+    if found is not None:
+        return found
+    pixels = decode_rgb(blob_local(image.blob), max_pixels=settings.EVALSITE_MAX_IMAGE_PIXELS)
     box = (max_side, max_side)
     if fit == "pad":
         # Scaled (up or down) until it touches the box, then centred on grey.
@@ -65,4 +68,4 @@ def image_derivative(*, image: Image, max_side: int, fit: str | None = None) -> 
     clean = PILImage.frombytes("RGB", pixels.size, pixels.tobytes())
     clean.save(buffer, format="JPEG", quality=DERIVATIVE_QUALITY, optimize=True)
     blob_write(buffer.getvalue(), relpath)
-    return target
+    return blob_local(relpath)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import shutil
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from django.utils import timezone
 from metrics.models import ImageSet, ImportJob
 from metrics.services.import_checks import API_WORDS, FORM_WORDS
 from metrics.services.imports import ImportFailed, ImportResult, image_set_import, import_entries
+from metrics.storage import folder_local, folder_pull, folder_push, folder_remove
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def import_job_create(
     over the limits of files and bytes: those need no worker to know.
     """
     token = secrets.token_hex(12)
-    folder = Path(settings.MEDIA_ROOT) / UPLOADS / token
+    folder = folder_local(f"{UPLOADS}/{token}")
     folder.mkdir(parents=True)
     archive_label = _label(archive.name, "upload.zip")
     manifest_label = _label(manifest.name, "manifest.csv") if manifest else ""
@@ -78,9 +78,11 @@ def import_job_create(
             )
             from metrics.tasks import import_job_run_task
 
+            # On a bucket the worker may be on another host: the upload goes there too.
+            folder_push(job.upload_dir)
             transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        folder_remove(f"{UPLOADS}/{token}")
         raise
     return job
 
@@ -100,7 +102,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     if not claimed:
         return None
     job = ImportJob.objects.get(pk=job_id)
-    folder = Path(settings.MEDIA_ROOT) / job.upload_dir
+    folder = folder_pull(job.upload_dir)
     manifests = sorted(folder.glob("manifest*"))
     try:
         image_set_import(
@@ -137,7 +139,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             problems=[f"internal error ({type(exc).__name__}); nothing was imported, "
                       "see the worker log"],
         )  # fmt: skip
-    shutil.rmtree(folder, ignore_errors=True)
+    folder_remove(job.upload_dir)
     return ImportJob.objects.get(pk=job_id)
 
 

@@ -46,7 +46,7 @@ from metrics.services.manifest import ManifestError, ManifestRow
 from metrics.storage import (
     Staging,
     blob_relpath,
-    staged_commit,
+    staged_commit_all,
     store_sync,
     stream_to_staging,
 )
@@ -139,9 +139,10 @@ def image_set_import(
         if not checked:
             raise ImportFailed([f"{archive_label or path.name}: no images found"])
         del checked  # the new ones are all that is needed from here on
-        for done, item in enumerate(to_create, start=1):
-            staged_commit(staging.path(item.index), blob_relpath(item.sha256, item.ext))
-            progress("store", done, len(to_create))
+        staged_commit_all(
+            [(staging.path(i.index), blob_relpath(i.sha256, i.ext)) for i in to_create],
+            lambda done: progress("store", done, len(to_create)),
+        )
         store_sync()
         result = _create_rows(
             image_set=image_set, set_name=set_name, kind=kind, model_name=model_name,

@@ -145,7 +145,7 @@ def prompted_compute(run, key, ids: list[int], batch_size: int) -> int:
     from metrics.engine.images import decode_rgb
     from metrics.models import Feature, Image
     from metrics.services.runs.cache import feature_row, present_shas
-    from metrics.storage import blob_path
+    from metrics.storage import blob_local
 
     images = list(Image.objects.filter(pk__in=ids).select_related("prompt").order_by("pk"))
     keys = {prompted_sha(img.sha256, img.prompt.text): img for img in images}
@@ -160,7 +160,7 @@ def prompted_compute(run, key, ids: list[int], batch_size: int) -> int:
     for start in range(0, len(todo), batch_size):
         part = todo[start : start + batch_size]
         rewards = scorer.score_images(
-            [decode_rgb(blob_path(img.blob)) for _, img in part],
+            [decode_rgb(blob_local(img.blob)) for _, img in part],
             [img.prompt.text for _, img in part],
         )
         rows += [

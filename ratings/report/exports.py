@@ -19,10 +19,12 @@ import base64
 import csv
 import io
 import json
+import secrets
 import zipfile
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from metrics import selectors as catalog
@@ -320,3 +322,18 @@ def report_export(report: dict[str, Any], *, campaign: Campaign, fmt: str) -> by
     if fmt == "json":
         return report_json(report).encode("utf-8")
     return report_html(report).encode("utf-8")
+
+
+def export_link(body: bytes | str, *, filename: str, fmt: str) -> str | None:
+    """On a bucket: store the export (``exports/<token>/<name>``) and return a presigned link.
+
+    None on the local folder or with presigning off: the view sends the bytes itself. The
+    collector removes stored exports once they are older than the grace period.
+    """
+    from metrics.storage import blob_url, blob_write, remote
+
+    if not remote() or settings.EVALSITE_PRESIGN_SECONDS <= 0:
+        return None
+    relpath = f"exports/{secrets.token_hex(12)}/{filename}"
+    blob_write(body if isinstance(body, bytes) else body.encode(), relpath)
+    return blob_url(relpath, filename=filename, content_type=CONTENT_TYPES[fmt])

@@ -17,6 +17,7 @@ from ratings.report.exports import (
     CONTENT_TYPES,
     FORMATS,
     export_filename,
+    export_link,
     report_export,
 )
 from ratings.report.present import report_view
@@ -55,6 +56,9 @@ def report_download(request, pk: int, fmt: str):
     campaign = get_object_or_404(Campaign, pk=pk)
     report = report_build(campaign=campaign, include_flagged=_include_flagged(request))
     body = report_export(report, campaign=campaign, fmt=fmt)
+    link = export_link(body, filename=export_filename(report, fmt), fmt=fmt)
+    if link is not None:
+        return redirect(link)
     response = HttpResponse(body, content_type=CONTENT_TYPES[fmt])
     if fmt == "html":  # self-contained: its own <style>, allowed by hash under the site's CSP
         allow_inline_styles_of(response, body if isinstance(body, bytes) else body.encode())

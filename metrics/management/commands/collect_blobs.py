@@ -30,12 +30,13 @@ class Command(BaseCommand):
         report = blobs_collect(grace_seconds=grace, dry_run=dry_run)
         verb = "would remove" if dry_run else "removed"
         if options["verbosity"] > 1 or dry_run:
-            for bucket in ("originals", "derivatives", "temporary", "uploads"):
+            for bucket in ("originals", "derivatives", "temporary", "uploads", "exports"):
                 for rel in getattr(report, bucket):
                     self.stdout.write(f"{verb} {rel}")
         self.stdout.write(
             f"{verb} {report.removed} files ({len(report.originals)} originals, "
             f"{len(report.derivatives)} derivatives, {len(report.temporary)} temporary, "
-            f"{len(report.uploads)} upload folders), {report.bytes_freed:,} bytes; "
+            f"{len(report.uploads)} upload folders, {len(report.exports)} exports), "
+            f"{report.bytes_freed:,} bytes; "
             f"kept {report.kept_young} younger than the grace period"
         )

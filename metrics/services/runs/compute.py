@@ -17,7 +17,7 @@ from metrics.services.recipes import Recipe, recipe_get, recipe_pair_values
 from metrics.services.runs.cache import feature_row, present_shas, text_sha256
 from metrics.services.runs.lifecycle import RunRefused
 from metrics.services.runs.queue import step_add_aggregate, steps_add_for_chunks
-from metrics.storage import blob_path
+from metrics.storage import blob_local
 
 Status = MetricRun.Status
 
@@ -146,13 +146,15 @@ def _compute_features(run: MetricRun, kind: str, ids: list[int], batch_size: int
     if actual != (key.extractor_id, key.preprocessing, key.weights_sha256):
         raise RuntimeError(f"extractor key mismatch: planned {key}, loaded {actual}")
     todo_images = list(todo.values())
-    paths = [blob_path(img.blob) for img in todo_images]
+    # Local files either way: the store itself, or the bucket's read-through cache (a
+    # second metric over the same images downloads nothing).
+    paths = [blob_local(img.blob) for img in todo_images]
     try:
         arrays = extractor.extract_paths(
             paths, batch_size=batch_size, workers=settings.EVALSITE_DECODE_WORKERS
         )
     except Exception as exc:
-        raise _with_filenames(exc, todo_images) from None
+        raise _with_filenames(exc, todo_images, paths) from None
     rows = []
     for i, img in enumerate(todo_images):
         vector = np.concatenate([arrays[name][i] for name, _ in key.layout]).astype("<f4")
@@ -201,8 +203,8 @@ def _compute_pairs(run: MetricRun, ids: list[int]) -> int:
 def _decoded_pair(img: Image) -> tuple[np.ndarray, np.ndarray]:
     from metrics.engine.images import decode_rgb_array
 
-    a = decode_rgb_array(blob_path(img.blob))
-    b = decode_rgb_array(blob_path(img.source.blob))
+    a = decode_rgb_array(blob_local(img.blob))
+    b = decode_rgb_array(blob_local(img.source.blob))
     if a.shape != b.shape:
         raise RunRefused(
             f"{img.filename} is {a.shape[1]}x{a.shape[0]} but its source "
@@ -211,11 +213,11 @@ def _decoded_pair(img: Image) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _with_filenames(exc: Exception, images: list[Image]) -> Exception:
+def _with_filenames(exc: Exception, images: list[Image], paths: list) -> Exception:
     """Rewrite blob paths in an engine error as the images' file names in their set."""
     message = str(exc)
-    for img in images:
-        path = str(blob_path(img.blob))
+    for img, local in zip(images, paths, strict=True):
+        path = str(local)
         if path in message:
             message = message.replace(path, f"{img.image_set.name}/{img.filename}")
     return exc if message == str(exc) else RunRefused(message)
