@@ -183,8 +183,10 @@ class Feature(models.Model):
     """
 
     content_sha256 = models.CharField(max_length=64)
-    extractor_id = models.CharField(max_length=120)
-    preprocessing = models.CharField(max_length=60)
+    # Room for long ids: a checkpoint's folder, a scorer's preprocessing with its prompt
+    # tokenisation (PostgreSQL refuses what does not fit; SQLite would not notice).
+    extractor_id = models.CharField(max_length=255)
+    preprocessing = models.CharField(max_length=255)
     weights_sha256 = models.CharField(max_length=64)
     # Output name -> dimension, in the order the vectors are concatenated in ``data``.
     layout = models.JSONField()
