@@ -157,6 +157,12 @@ _CACHE: dict[tuple, ClipBundle] = {}
 _LOCK = threading.Lock()
 
 
+def clear_cache() -> None:
+    """Forget the loaded models (``metrics.services.extractors.forget_models`` frees the memory)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
 def load_hpsv2(
     path: str | Path | None = None,
     *,

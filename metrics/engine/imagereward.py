@@ -334,6 +334,12 @@ _CACHE: dict[tuple, ImageRewardScorer] = {}
 _LOCK = threading.Lock()
 
 
+def clear_cache() -> None:
+    """Forget the loaded models (``metrics.services.extractors.forget_models`` frees the memory)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
 def load_imagereward(
     path: str | Path | None = None,
     *,

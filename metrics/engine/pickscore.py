@@ -34,6 +34,12 @@ _CACHE: dict[tuple[str, str, str], ClipBundle] = {}
 _LOCK = threading.Lock()
 
 
+def clear_cache() -> None:
+    """Forget the loaded models (``metrics.services.extractors.forget_models`` frees the memory)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
 def load_pickscore(
     model: str = PICKSCORE_MODEL,
     processor: str = PICKSCORE_PROCESSOR,

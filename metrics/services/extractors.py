@@ -165,12 +165,13 @@ def lpips_model(net: str):
 
 
 def forget_models() -> None:
-    """Drop every loaded model, the engine's CLIP cache included, and give their memory back."""
-    from metrics.engine.clip import clear_cache
+    """Drop every loaded model, the engine's caches included, and give their memory back."""
+    from metrics.engine import clip, hpsv2, imagereward, pickscore
     from metrics.engine.device import free_memory
 
     with _LOCK:
         _MODELS.clear()
-    clear_cache()
+    for engine_module in (clip, pickscore, hpsv2, imagereward):
+        engine_module.clear_cache()
     # Without these the GPU memory stays with torch's caching allocator (and cycles keep models).
     free_memory()

@@ -22,6 +22,17 @@ def test_forget_models_also_drops_the_engines_clip_cache_and_frees_memory(
     assert again is not extractor and again.bundle is not extractor.bundle
 
 
+def test_forget_models_drops_the_preference_scorers_too(monkeypatch):
+    from metrics.engine import device, hpsv2, imagereward, pickscore
+    from metrics.services import extractors
+
+    monkeypatch.setattr(device, "free_memory", lambda: None)
+    for module in (pickscore, hpsv2, imagereward):
+        monkeypatch.setitem(module._CACHE, ("a", "model"), object())
+    extractors.forget_models()
+    assert pickscore._CACHE == hpsv2._CACHE == imagereward._CACHE == {}
+
+
 def test_workers_load_models_on_the_device_the_engine_picks(offline_weights, monkeypatch):
     from metrics.services import extractors
 
