@@ -159,7 +159,9 @@ class RunStartForm(forms.Form):
         queryset=ImageSet.objects.none(),
         required=False,
         empty_label="— none —",
-        help_text="for metrics that compare the set with another one (FID, KID, precision...)",
+        help_text="for metrics that compare the set with another one (FID, KID, precision...); "
+        "for SSIM, MS-SSIM, PSNR and LPIPS: the set to pair with by file name (none: each "
+        "image's source image)",
     )
     params = forms.CharField(
         required=False,
@@ -183,7 +185,7 @@ class RunStartForm(forms.Form):
             data["params"] = params_check(recipe, params_from_text(data.get("params") or ""))
         except ValueError as exc:
             self.add_error("params", str(exc))
-        if not recipe.needs_reference:
+        if not (recipe.needs_reference or recipe.pairs_by_name):
             # A reference chosen for a metric that takes none is ignored, not an error.
             data["reference_set"] = None
         return data

@@ -76,6 +76,11 @@ class Recipe:
     def needs_reference(self) -> bool:
         return self.inputs == "set+reference"
 
+    @property
+    def pairs_by_name(self) -> bool:
+        """A pixel pair metric can also pair the set with another set by file name."""
+        return self.inputs == "pairs" and self.extractor is None
+
 
 # --- aggregations (engine calls) ------------------------------------------------------------
 

@@ -108,6 +108,26 @@ def test_starting_a_run_queues_it_and_enqueues_its_plan_after_commit(
     assert plan.call_args.kwargs["queue"] == "cpu"
 
 
+def test_the_form_pairs_a_pixel_metric_with_another_set_by_file_name(admin_client, sets, tmp_path):
+    # ref lacks gen's img002: the form says so and starts nothing.
+    response = admin_client.post(
+        reverse("metrics:run_start", args=[sets["gen"].pk]),
+        {"metric": "psnr", "reference_set": sets["ref"].pk, "params": ""},
+    )
+    assert response.status_code == 400 and not MetricRun.objects.exists()
+    assert "no same-named image in &#x27;ref&#x27;: img002.png" in response.content.decode()
+
+    write_images(tmp_path / "twins", 3, start_seed=40)  # img000..img002 again
+    image_set_import(path=tmp_path / "twins", set_name="twins", kind="reference")
+    with mock.patch(PLAN):
+        response = admin_client.post(
+            reverse("metrics:run_start", args=[sets["gen"].pk]),
+            {"metric": "psnr", "reference_set": ImageSet.objects.get(name="twins").pk},
+        )
+    run = MetricRun.objects.get()
+    assert response.status_code == 302 and (run.metric, run.reference_set.name) == ("psnr", "twins")
+
+
 def test_a_reference_chosen_for_a_single_set_metric_is_dropped(admin_client, sets):
     with mock.patch(PLAN):
         admin_client.post(

@@ -150,6 +150,42 @@ def test_ssim_and_psnr_runs_compare_each_image_with_its_source(
     assert psnr.result["extra"]["identical_pairs"] == 2
 
 
+def test_pixel_pair_metrics_pair_two_sets_by_file_name_like_the_command_line(
+    tmp_path, django_capture_on_commit_callbacks
+):
+    from metrics.engine.images import decode_rgb_array
+    from metrics.engine.ssim import ssim
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_images(a, 3)
+    write_images(b, 3, start_seed=10)  # same names, other pixels
+    image_set_import(path=a, set_name="outputs", model_name="m")
+    image_set_import(path=b, set_name="targets", kind="reference")
+    outputs, targets = ImageSet.objects.get(name="outputs"), ImageSet.objects.get(name="targets")
+
+    run = run_now(django_capture_on_commit_callbacks, metric="ssim", image_set=outputs,
+                  reference_set=targets)  # fmt: skip
+
+    assert run.status == "done", run.error
+    assert run.reference_set == targets
+    per = dict(run.items.values_list("image__filename", "value"))
+    for name in per:
+        expected = ssim(decode_rgb_array(a / name), decode_rgb_array(b / name), data_range=255)
+        assert per[name] == pytest.approx(float(expected), rel=1e-9)
+
+
+def test_pairing_by_file_name_refuses_a_set_with_other_names(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_images(a, 3)
+    write_images(b, 2, prefix="other")
+    image_set_import(path=a, set_name="outputs", model_name="m")
+    image_set_import(path=b, set_name="targets", kind="reference")
+    with pytest.raises(RunRefused, match=r"3 images of 'outputs' have no same-named image"):
+        metric_run_create(metric="psnr", image_set=ImageSet.objects.get(name="outputs"),
+                          reference_set=ImageSet.objects.get(name="targets"))  # fmt: skip
+    assert MetricRun.objects.count() == 0
+
+
 @pytest.mark.parametrize(
     "kwargs,message",
     [

@@ -187,11 +187,13 @@ def _compute_pairs(run: MetricRun, ids: list[int]) -> int:
         Image.objects.filter(pk__in=ids).exclude(pk__in=done).select_related("source")
         .order_by("filename")
     )  # fmt: skip
+    partners = _pair_partners(run, images)
     rows = []
     size = max(1, settings.EVALSITE_BATCH_SIZE)
     for start in range(0, len(images), size):
         batch = images[start : start + size]
-        values = recipe_pair_values(recipe, [_decoded_pair(img) for img in batch], run.params)
+        pairs = [_decoded_pair(img, partners[img.pk]) for img in batch]
+        values = recipe_pair_values(recipe, pairs, run.params)
         rows += [
             MetricRunItem(run=run, image=img, value=value, raw={"pair_value": value})
             for img, value in zip(batch, values, strict=True)
@@ -200,15 +202,34 @@ def _compute_pairs(run: MetricRun, ids: list[int]) -> int:
     return len(rows)
 
 
-def _decoded_pair(img: Image) -> tuple[np.ndarray, np.ndarray]:
+def _pair_partners(run: MetricRun, images: list[Image]) -> dict[int, Image]:
+    """Each image's partner: the same-named image of the run's second set, or its source."""
+    if run.reference_set_id is None:
+        return {img.pk: img.source for img in images}
+    by_name = {
+        img.filename: img
+        for img in Image.objects.filter(
+            image_set_id=run.reference_set_id, filename__in=[i.filename for i in images]
+        )
+    }
+    missing = [img.filename for img in images if img.filename not in by_name]
+    if missing:  # the other set changed since the run was asked for
+        raise RunRefused(
+            f"{len(missing)} images have no same-named image in the set to pair with: "
+            + ", ".join(missing[:5])
+        )
+    return {img.pk: by_name[img.filename] for img in images}
+
+
+def _decoded_pair(img: Image, partner: Image) -> tuple[np.ndarray, np.ndarray]:
     from metrics.engine.images import decode_rgb_array
 
     a = decode_rgb_array(blob_local(img.blob))
-    b = decode_rgb_array(blob_local(img.source.blob))
+    b = decode_rgb_array(blob_local(partner.blob))
     if a.shape != b.shape:
         raise RunRefused(
-            f"{img.filename} is {a.shape[1]}x{a.shape[0]} but its source "
-            f"{img.source.filename} is {b.shape[1]}x{b.shape[0]}: pair metrics need equal sizes"
+            f"{img.filename} is {a.shape[1]}x{a.shape[0]} but its partner "
+            f"{partner.filename} is {b.shape[1]}x{b.shape[0]}: pair metrics need equal sizes"
         )
     return a, b
 

@@ -58,7 +58,7 @@ def metric_run_create(
             run = MetricRun.objects.create(
                 metric=recipe.name,
                 image_set=image_set,
-                reference_set=reference_set if recipe.needs_reference else None,
+                reference_set=reference_set if _takes_reference(recipe) else None,
                 params=full_params,
                 created_by=creator,
                 idempotency_key=idempotency_key,
@@ -72,6 +72,26 @@ def metric_run_create(
     return run
 
 
+def _takes_reference(recipe: Recipe) -> bool:
+    return recipe.needs_reference or recipe.pairs_by_name
+
+
+def _check_pairs_by_name(recipe: Recipe, image_set: ImageSet, other: ImageSet) -> None:
+    """Every image of the set has a same-named image in ``other`` (as ``python -m metrics``)."""
+    if other.pk == image_set.pk:
+        raise RunRefused("the set to pair with must differ from the set")
+    names = set(other.images.values_list("filename", flat=True))
+    unmatched = sorted(
+        n for n in image_set.images.values_list("filename", flat=True) if n not in names
+    )
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
+        raise RunRefused(
+            f"{recipe.label} pairs images by file name, and {len(unmatched)} images of "
+            f"{image_set.name!r} have no same-named image in {other.name!r}: {shown}"
+        )
+
+
 def _check_inputs(recipe: Recipe, image_set: ImageSet, reference_set: ImageSet | None) -> None:
     images = image_set.images.all()
     if not images.exists():
@@ -83,13 +103,15 @@ def _check_inputs(recipe: Recipe, image_set: ImageSet, reference_set: ImageSet |
             raise RunRefused("the reference set must differ from the set")
         if not reference_set.images.exists():
             raise RunRefused(f"reference set {reference_set.name!r} has no images")
-    if recipe.inputs == "pairs":
+    if recipe.inputs == "pairs" and reference_set is not None and recipe.pairs_by_name:
+        _check_pairs_by_name(recipe, image_set, reference_set)
+    elif recipe.inputs == "pairs":
         unpaired = images.filter(source__isnull=True).count()
         if unpaired:
             raise RunRefused(
                 f"{recipe.label} compares each image with its source image, and {unpaired} "
                 f"images of {image_set.name!r} have none (import them with a manifest 'source' "
-                "column and --source-set)"
+                "column and --source-set, or choose a set to pair with by file name)"
             )
     if recipe.texts == "prompts":
         missing = images.filter(prompt__isnull=True).count()
