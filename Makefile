@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint format worker clean-var browser-deps
+.PHONY: install run test test-fast lint format worker clean-var browser-deps peers check-goldens
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,3 +46,22 @@ format: install
 
 clean-var:
 	rm -rf var
+
+## Golden reference numbers (not part of `make test` or CI): `make peers` builds .peers-venv with
+## the pinned reference packages, `make check-goldens` regenerates every golden file there into a
+## temporary folder and fails on drift beyond each file's tolerance.
+PEERS_VENV ?= .peers-venv
+PEERS_PY := $(PEERS_VENV)/bin/python
+PEERS_STAMP := $(PEERS_VENV)/.installed-stamp
+GOLDENS_OUT ?= $(shell mktemp -d -t goldens.XXXXXX)
+
+$(PEERS_STAMP): requirements-peers.txt
+	@test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_PY) -m pip install --quiet --upgrade pip
+	$(PEERS_PY) -m pip install --quiet -r requirements-peers.txt
+	@touch $(PEERS_STAMP)
+
+peers: $(PEERS_STAMP)
+
+check-goldens: install peers
+	bin/check-goldens $(PEERS_PY) $(PY) $(GOLDENS_OUT)

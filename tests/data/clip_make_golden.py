@@ -1,9 +1,10 @@
 """Write tests/data/clip_torchmetrics_golden.json: reference CLIP numbers on the tiny test checkpoint.
 
-Run by hand in the peers venv (torchmetrics needs transformers 4.x), never by the
-test suite:
+Run in the peers venv (torchmetrics needs transformers 4.x), never by the test suite. ``make peers`` builds that venv from
+requirements-peers.txt; ``make check-goldens`` runs this script with ``--out`` a temporary
+folder and compares its output with the committed file(s) (tests/data/check_goldens.py):
 
-    /work/peers-venv/bin/python tests/data/clip_make_golden.py
+    PYTHONPATH=. .peers-venv/bin/python tests/data/clip_make_golden.py [--out DIR]
 
 It builds the same tiny CLIP checkpoint and the same images as the tests
 (tests/engine/clip_fixtures.py, seeded numpy weights), then records:
@@ -18,6 +19,7 @@ It builds the same tiny CLIP checkpoint and the same images as the tests
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import sys
@@ -46,6 +48,9 @@ def pixels_sha256(path: Path) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="folder to write into")
+    out_dir = parser.parse_args().out
     from torchmetrics.functional.multimodal.clip_score import _clip_score_update
     from torchmetrics.multimodal.clip_score import CLIPScore
     from transformers import CLIPModel, CLIPProcessor
@@ -115,7 +120,8 @@ def main() -> None:
             "pairs": [list(p) for p in PAIRS],
             "diffusers_guide_directional": [float(v) for v in directional],
         }
-    out = HERE / "clip_torchmetrics_golden.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "clip_torchmetrics_golden.json"
     out.write_text(json.dumps(golden, indent=1) + "\n")
     print(json.dumps(golden, indent=1))
 

@@ -1,8 +1,10 @@
 """Write the golden files of the report statistics from independent reference libraries.
 
-Run by hand in the peers venv, never by the test suite (the project does not depend on these):
+Run in the peers venv, never by the test suite (the project does not depend on these). ``make peers`` builds that venv from
+requirements-peers.txt; ``make check-goldens`` runs this script with ``--out`` a temporary
+folder and compares its output with the committed file(s) (tests/data/check_goldens.py):
 
-    /work/peers-venv/bin/python tests/data/make_report_golden.py
+    .peers-venv/bin/python tests/data/make_report_golden.py [--out DIR]
 
 Writes, each with its inputs, the library versions and the exact calls made:
 
@@ -19,6 +21,7 @@ Writes, each with its inputs, the library versions and the exact calls made:
 
 from __future__ import annotations
 
+import argparse
 import json
 from importlib import metadata
 from pathlib import Path
@@ -150,23 +153,29 @@ def holm_cases() -> dict:
     }
 
 
-def _write(name: str, payload: dict, how: str, libraries: list[str]) -> None:
+def _write(out_dir: Path, name: str, payload: dict, how: str, libraries: list[str]) -> None:
     payload = {
         "how": how,
         "versions": {lib: metadata.version(lib) for lib in libraries},
         "cases": payload,
     }
-    (HERE / name).write_text(json.dumps(payload, indent=None, separators=(",", ":")) + "\n")
+    (out_dir / name).write_text(json.dumps(payload, indent=None, separators=(",", ":")) + "\n")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="folder to write into")
+    out_dir = parser.parse_args().out
+    out_dir.mkdir(parents=True, exist_ok=True)
     _write(
+        out_dir,
         "report_krippendorff_golden.json",
         krippendorff_cases(),
         "krippendorff.alpha(reliability_data=data, level_of_measurement=level); data is raters x units, null = missing",
         ["krippendorff", "numpy"],
     )
     _write(
+        out_dir,
         "report_choix_golden.json",
         choix_cases(),
         "outcome 0 = A better, 1 = B better, 2 = tie, 3 = both bad; each vote written twice "
@@ -175,6 +184,7 @@ def main() -> None:
         ["choix", "numpy", "scipy"],
     )
     _write(
+        out_dir,
         "report_holm_golden.json",
         holm_cases(),
         "statsmodels.stats.multitest.multipletests(p, method='holm')[1]",

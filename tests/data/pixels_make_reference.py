@@ -1,17 +1,21 @@
 """Write tests/data/pixels_reference.json: reference numbers for the pixel-metric tests.
 
-Run by hand in the peers' environment, from the repository root:
+Run in the peers venv, never by the test suite. ``make peers`` builds that venv from
+requirements-peers.txt; ``make check-goldens`` runs this script with ``--out`` a temporary
+folder and compares its output with the committed file(s) (tests/data/check_goldens.py),
+from the repository root:
 
-    /work/peers-venv/bin/python tests/data/pixels_make_reference.py
+    .peers-venv/bin/python tests/data/pixels_make_reference.py [--out DIR]
 
-(a scratch venv with scikit-image, pytorch-msssim, torchmetrics, lpips and
-torchvision; never imported by the project or its tests). Inputs come from
+(scikit-image, pytorch-msssim, torchmetrics, lpips and torchvision; never imported by the
+project or its tests). Inputs come from
 tests/engine/lpips_fixtures.py (seeded numpy images and weights), so the project
 tests rebuild exactly the same images and weight files and compare.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -141,6 +145,11 @@ def lpips_references() -> dict:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "tests" / "data", help="folder to write into"
+    )
+    out_dir = parser.parse_args().out
     versions = {
         name: metadata.version(name)
         for name in ("scikit-image", "pytorch-msssim", "torchmetrics", "lpips", "torch", "numpy")
@@ -151,7 +160,8 @@ def main() -> None:
         "pixels": pixel_references(),
         "lpips": lpips_references(),
     }
-    path = ROOT / "tests" / "data" / "pixels_reference.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "pixels_reference.json"
     path.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {path}")
 

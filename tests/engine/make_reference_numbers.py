@@ -1,8 +1,10 @@
 """Write the golden torch-fidelity / clean-fid numbers that the engine tests compare to.
 
-Run by hand in the peers venv (never from the test suite)::
+Run in the peers venv, never by the test suite. ``make peers`` builds that venv from
+requirements-peers.txt; ``make check-goldens`` runs this script with ``--out`` a temporary
+folder and compares its output with the committed file(s) (tests/data/check_goldens.py)::
 
-    PYTHONPATH=. /work/peers-venv/bin/python tests/engine/make_reference_numbers.py
+    PYTHONPATH=. .peers-venv/bin/python tests/engine/make_reference_numbers.py [--out DIR]
 
 It builds the seeded random FID Inception weights and the two seeded image sets
 of ``inception_fixtures.py`` (the tests rebuild the very same ones: the digests
@@ -23,6 +25,7 @@ Outputs (small): tests/data/inception_reference.json and .npz.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -44,6 +47,9 @@ SET_A, SET_B = fx.SET_A, fx.SET_B
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DATA, help="folder to write into")
+    out_dir = parser.parse_args().out
     import torch_fidelity
     from cleanfid.resize import make_resizer
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
@@ -139,9 +145,9 @@ def main() -> None:
         "resize_tf1_sums": tf_sums,
         "resize_clean_sums": clean_sums,
     }
-    DATA.mkdir(exist_ok=True)
-    (DATA / "inception_reference.json").write_text(json.dumps(golden, indent=2) + "\n")
-    np.savez_compressed(DATA / "inception_reference.npz", **arrays)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "inception_reference.json").write_text(json.dumps(golden, indent=2) + "\n")
+    np.savez_compressed(out_dir / "inception_reference.npz", **arrays)
     print(json.dumps({k: golden[k] for k in ("fid", "kid_one_subset", "is_one_split")}))
 
 

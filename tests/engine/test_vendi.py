@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -37,12 +40,13 @@ def test_the_dual_form_for_many_items_equals_the_full_kernel_form():
 
 
 def test_scores_equal_the_vendi_score_package():
-    # Reference: vendi-score 0.0.3 (peers venv), vendi.score_dual / score_K on the row-normalised
-    # arrays below (numpy default_rng(11): first a 30 x 6 draw, then a 5 x 40 draw).
+    # vendi.score_dual / score_K on the row-normalised arrays below (numpy default_rng(11): first
+    # a 30 x 6 draw, then a 5 x 40 draw), written by tests/data/make_prdc_vendi_golden.py.
+    golden = json.loads((Path(__file__).parents[1] / "data" / "prdc_vendi_golden.json").read_text())
     rng = np.random.default_rng(11)
     many, few = rng.standard_normal((30, 6)), rng.standard_normal((5, 40))
-    assert vendi_score(many) == pytest.approx(5.439824694925675, rel=1e-10)
-    assert vendi_score(few) == pytest.approx(4.723341122183634, rel=1e-10)
+    assert vendi_score(many) == pytest.approx(golden["vendi"]["many_30x6_score_dual"], rel=1e-10)
+    assert vendi_score(few) == pytest.approx(golden["vendi"]["few_5x40_score_K"], rel=1e-10)
 
 
 def test_the_result_records_the_kernel_and_bounds():
