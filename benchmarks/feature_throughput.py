@@ -3,7 +3,7 @@ torch-fidelity as a whole process.
 
     .venv/bin/python benchmarks/feature_throughput.py                      # throughput + formula
     .venv/bin/python benchmarks/feature_throughput.py --precision bf16      # + bf16 speed and FID error
-    .venv/bin/python benchmarks/feature_throughput.py --compare-fidelity /work/peers-venv/bin/fidelity
+    .venv/bin/python benchmarks/feature_throughput.py --compare-fidelity .peers-venv/bin/fidelity  # make peers
     .venv/bin/python benchmarks/feature_throughput.py --scorers --skip-throughput --skip-formula
 
 Prints images/s for decoding, resizing and the network on a set of mixed-size

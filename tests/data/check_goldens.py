@@ -103,9 +103,9 @@ def compare_npz(name: str, old_path: Path, new_path: Path, drifts: list[str]) ->
             rtol, atol = tolerance(name, k)
             excess = np.abs(b - a) - (atol + rtol * np.abs(a))
             if excess.size and excess.max() > 0:
-                i = np.unravel_index(int(np.argmax(excess)), a.shape)
+                i = tuple(int(j) for j in np.unravel_index(int(np.argmax(excess)), a.shape))
                 drifts.append(
-                    f"{name}: {k}{list(i)}: committed {a[i]!r}, regenerated {b[i]!r}, "
+                    f"{name}: {k}{list(i)}: committed {float(a[i])!r}, regenerated {float(b[i])!r}, "
                     f"difference {abs(b[i] - a[i]):.3g} ({int((excess > 0).sum())} entries beyond "
                     f"atol {atol:g} + rtol {rtol:g} x |committed|)"
                 )
