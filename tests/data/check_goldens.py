@@ -26,6 +26,8 @@ HERE = Path(__file__).resolve().parent
 TOLERANCES: dict[str, list[tuple[str, float, float]]] = {
     "clip_torchmetrics_golden.json": [(r"directional", 0, 1e-5), (r".*", 0, 1e-4)],
     "inception_reference.json": [(r"resize_.*_sums", 1e-9, 0), (r".*", 1e-4, 0)],
+    # Elementwise, as the resize samples are tested; the tests bound pool3/logits by a per-image
+    # relative L2 error of 1e-4 instead (tests/engine/test_inception.py).
     "inception_reference.npz": [(r".*", 0, 1e-4)],
     "pixels_reference.json": [
         (r"^lpips/", 1e-4, 0),
