@@ -65,11 +65,10 @@ def test_fid_equals_the_engine_on_both_backends_and_a_second_pass_downloads_noth
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("backend", ["s3"], indirect=True)  # a local folder is read in place
 def test_the_cache_keeps_its_cap_by_evicting_the_least_recently_used(
     backend, tmp_path, monkeypatch, settings
 ):
-    if backend == "local":
-        pytest.skip("the local folder is read in place: no cache")
     from metrics import storage
     from tests.conftest import png_bytes
 
