@@ -33,7 +33,10 @@ def _get(url: str) -> int:
 
 def test_gunicorn_answers_every_request_after_the_server_dropped_its_connections(tmp_path):
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (CI runs this suite on it): SQLite has no server")
+        pytest.skip(
+            "a dropped server connection needs PostgreSQL: SQLite has no server to drop it; "
+            "run with DATABASE_URL=postgres://... (as .ci/run does)"
+        )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -26,7 +26,6 @@ tokens are truncated keeping the end-of-text token, as OpenCLIP does.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import numpy as np
 
 from metrics.engine.clip import ClipBundle
 from metrics.engine.device import resolve_device
+from metrics.engine.model_cache import ModelCache
 from metrics.engine.weights import WeightsSpec, file_sha256, register, weights_path
 
 HPS_V21 = register(
@@ -153,14 +153,7 @@ def _key_differences(model, mapped: dict[str, Any]) -> tuple[list[str], list[str
     return missing + [f"{k} (shape)" for k in wrong], unexpected
 
 
-_CACHE: dict[tuple, ClipBundle] = {}
-_LOCK = threading.Lock()
-
-
-def clear_cache() -> None:
-    """Forget the loaded models (``metrics.services.extractors.forget_models`` frees the memory)."""
-    with _LOCK:
-        _CACHE.clear()
+_CACHE = ModelCache()
 
 
 def load_hpsv2(
@@ -183,15 +176,13 @@ def load_hpsv2(
     file = weights_path(HPS_V21, path, download=download)
     dev = resolve_device(device)
     key = (str(file), str(tokenizer), str(dev), vision_heads, text_heads)
-    with _LOCK:
-        bundle = _CACHE.get(key)
-        if bundle is not None:
-            return bundle
+
+    def load() -> ClipBundle:
         tok_dir = resolve_processor_dir(tokenizer, download=download)
         state = read_state_dict(file)
         model = build_model(state, vision_heads=vision_heads, text_heads=text_heads).to(dev)
         tok = CLIPTokenizer.from_pretrained(tok_dir)
-        bundle = _CACHE[key] = ClipBundle(
+        return ClipBundle(
             name=MODEL_NAME,
             directory=file.parent,
             model=model,
@@ -202,7 +193,8 @@ def load_hpsv2(
             embedding_dim=int(model.config.projection_dim),
             max_text_tokens=int(model.config.text_config.max_position_embeddings),
         )
-        return bundle
+
+    return _CACHE.get_or_load(key, load)
 
 
 def provenance(bundle: ClipBundle) -> dict[str, Any]:

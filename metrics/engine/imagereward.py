@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from metrics.engine.model_cache import ModelCache
 from metrics.engine.weights import WeightsSpec, file_sha256, register, weights_path
 
 IMAGEREWARD = register(
@@ -330,14 +331,7 @@ class ImageRewardScorer:
         return out.double().cpu().numpy()
 
 
-_CACHE: dict[tuple, ImageRewardScorer] = {}
-_LOCK = threading.Lock()
-
-
-def clear_cache() -> None:
-    """Forget the loaded models (``metrics.services.extractors.forget_models`` frees the memory)."""
-    with _LOCK:
-        _CACHE.clear()
+_CACHE = ModelCache()
 
 
 def load_imagereward(
@@ -358,25 +352,22 @@ def load_imagereward(
     file = weights_path(IMAGEREWARD, path, download=download)
     dev = resolve_device(device)
     key = (str(file), tokenizer, str(dev), vision_heads, text_heads)
-    with _LOCK:
-        if key not in _CACHE:
-            tok_dir = resolve_processor_dir(tokenizer, download=download, files=TOKENIZER_FILES)
-            try:
-                state = torch.load(file, map_location="cpu", weights_only=True)
-            except Exception as exc:
-                raise ValueError(
-                    f"{file} is not a readable torch checkpoint ({type(exc).__name__}: {exc})"
-                ) from None
-            state = state.get("state_dict", state) if isinstance(state, dict) else state
-            if not isinstance(state, dict):
-                raise ValueError(f"{file} holds no state dict")
-            model = ImageRewardModel(state, vision_heads=vision_heads, text_heads=text_heads).to(
-                dev
-            )
-            _CACHE[key] = ImageRewardScorer(
-                model, load_tokenizer(tok_dir), dev, file_sha256(file), tokenizer
-            )
-        return _CACHE[key]
+
+    def load() -> ImageRewardScorer:
+        tok_dir = resolve_processor_dir(tokenizer, download=download, files=TOKENIZER_FILES)
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ValueError(
+                f"{file} is not a readable torch checkpoint ({type(exc).__name__}: {exc})"
+            ) from None
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        if not isinstance(state, dict):
+            raise ValueError(f"{file} holds no state dict")
+        model = ImageRewardModel(state, vision_heads=vision_heads, text_heads=text_heads).to(dev)
+        return ImageRewardScorer(model, load_tokenizer(tok_dir), dev, file_sha256(file), tokenizer)
+
+    return _CACHE.get_or_load(key, load)
 
 
 def imagereward_paths(

@@ -18,26 +18,19 @@ the processor repository is read for its preprocessing and tokenizer files only.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 from metrics.engine.clip import ClipBundle, _image_processor_class, _weight_files
 from metrics.engine.clip import weights_sha256 as checkpoint_sha256
 from metrics.engine.device import resolve_device
+from metrics.engine.model_cache import ModelCache
 
 PICKSCORE_MODEL = "yuvalkirstain/PickScore_v1"
 PICKSCORE_PROCESSOR = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
 PREPROCESSING = "clip-processor-pil"  # transformers' (slow, PIL) CLIPImageProcessor, as the authors
 
-_CACHE: dict[tuple[str, str, str], ClipBundle] = {}
-_LOCK = threading.Lock()
-
-
-def clear_cache() -> None:
-    """Forget the loaded models (``metrics.services.extractors.forget_models`` frees the memory)."""
-    with _LOCK:
-        _CACHE.clear()
+_CACHE = ModelCache()
 
 
 def load_pickscore(
@@ -53,13 +46,13 @@ def load_pickscore(
 
     dev = resolve_device(device)
     key = (str(model), str(processor), str(dev))
-    with _LOCK:
-        bundle = _CACHE.get(key)
-        if bundle is None:
-            model_dir = resolve_clip_dir(model, download=download)
-            processor_dir = resolve_processor_dir(processor, download=download)
-            bundle = _CACHE[key] = _load(model, model_dir, processor_dir, dev)
-        return bundle
+
+    def load() -> ClipBundle:
+        model_dir = resolve_clip_dir(model, download=download)
+        processor_dir = resolve_processor_dir(processor, download=download)
+        return _load(model, model_dir, processor_dir, dev)
+
+    return _CACHE.get_or_load(key, load)
 
 
 def _load(name: str, model_dir: Path, processor_dir: Path, dev) -> ClipBundle:

@@ -171,7 +171,8 @@ def forget_models() -> None:
 
     with _LOCK:
         _MODELS.clear()
-    for engine_module in (clip, pickscore, hpsv2, imagereward):
-        engine_module.clear_cache()
+    clip.clear_cache()
+    for scorer in (pickscore, hpsv2, imagereward):
+        scorer._CACHE.clear()
     # Without these the GPU memory stays with torch's caching allocator (and cycles keep models).
     free_memory()

@@ -33,7 +33,8 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-        reason="two import processes need PostgreSQL (set DATABASE_URL=postgres://...; CI does)",
+        reason="the race of two import processes needs PostgreSQL (SQLite takes one writer at a "
+        "time): run with DATABASE_URL=postgres://... (as .ci/run does)",
     ),
 ]
 
