@@ -81,11 +81,11 @@ def main() -> None:
             report = report_build(campaign=campaign, n_resamples=args.resamples, use_cache=False)
             total = time.perf_counter() - t0
         times.append(total)
-        meta = report["meta"]
+        meta = report.meta
         print(
-            f"run {k + 1}: {total:.2f} s (queries {meta['query_seconds']:.2f} s, statistics "
-            f"and galleries {meta['build_seconds'] - meta['query_seconds']:.2f} s, plots "
-            f"{meta['plot_seconds']:.2f} s; {len(queries)} SQL queries)"
+            f"run {k + 1}: {total:.2f} s (queries {meta.query_seconds:.2f} s, statistics "
+            f"and galleries {meta.build_seconds - meta.query_seconds:.2f} s, plots "
+            f"{meta.plot_seconds or 0.0:.2f} s; {len(queries)} SQL queries)"
         )
     report_build(campaign=campaign, n_resamples=args.resamples)
     t0 = time.perf_counter()

@@ -1,7 +1,9 @@
 """The comparison report of a campaign: human scores, agreement, metrics, correlations, plots.
 
 :func:`report_build` is the one entry point (pages, exports, API and the ``export_report``
-command all call it). It returns a plain JSON-ready dict; ``report["plots"]`` holds the SVGs.
+command all call it). It returns a :class:`~ratings.report.model.Report`, the one typed model
+every output is rendered from (``report.to_json_dict()`` is the JSON export); ``report.plots``
+holds the SVGs.
 
 Caching (Django's cache framework, ``default`` cache; LocMem per process unless CACHES is
 configured, e.g. Redis in production): a built report is stored under a key made of the
@@ -18,7 +20,6 @@ import hashlib
 import json
 import platform
 import time
-from typing import Any
 
 import numpy as np
 import scipy
@@ -28,8 +29,9 @@ from django.utils import timezone
 
 from metrics import selectors as catalog
 from ratings.models import Campaign, Judge, Rating
-from ratings.report.automated import correlations_section, metrics_section
+from ratings.report.automated import metrics_section
 from ratings.report.builder import report_data_collect
+from ratings.report.correlations import correlations_section
 from ratings.report.galleries import galleries_section
 from ratings.report.human import (
     agreement_section,
@@ -37,10 +39,25 @@ from ratings.report.human import (
     scores_section,
     significance_section,
 )
+from ratings.report.model import (
+    BootstrapInfo,
+    CampaignRef,
+    Counts,
+    CriterionEntry,
+    DroppedJudge,
+    Exclusions,
+    ItemRow,
+    Meta,
+    ModelEntry,
+    Report,
+    RunUsed,
+)
 from ratings.report.pairwise import pairwise_section
 from ratings.report.plots import report_plots
 
-REPORT_VERSION = 3  # 2: criterion identity, one-sided bounds, pairwise agreement; 3: failed runs
+# 2: criterion identity, one-sided bounds, pairwise agreement; 3: failed runs; 4: typed model
+# (items as objects, protocol on agreement and item rows).
+REPORT_VERSION = 4
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
 DEFAULT_CONFIDENCE = 0.95
@@ -104,7 +121,7 @@ def report_build(
     confidence: float = DEFAULT_CONFIDENCE,
     use_cache: bool = True,
     plots: bool = True,
-) -> dict[str, Any]:
+) -> Report:
     """The campaign's report (from the cache when nothing changed since it was built)."""
     key = report_cache_key(
         campaign=campaign,
@@ -115,7 +132,7 @@ def report_build(
     )
     if use_cache:
         cached = cache.get(key)
-        if cached is not None and (cached.get("plots") or not plots):
+        if isinstance(cached, Report) and (cached.plots or not plots):
             return cached
     report = report_compute(
         campaign=campaign,
@@ -124,11 +141,11 @@ def report_build(
         seed=seed,
         confidence=confidence,
     )
-    report["meta"]["cache_key"] = key
+    report.meta.cache_key = key
     if plots:
         started = time.perf_counter()
-        report["plots"] = report_plots(report)
-        report["meta"]["plot_seconds"] = round(time.perf_counter() - started, 3)
+        report.plots = report_plots(report)
+        report.meta.plot_seconds = round(time.perf_counter() - started, 3)
     if use_cache:
         cache.set(key, report, CACHE_SECONDS)
     return report
@@ -141,7 +158,7 @@ def report_compute(
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     confidence: float = DEFAULT_CONFIDENCE,
-) -> dict[str, Any]:
+) -> Report:
     """Compute every section of the report (no cache, no plots)."""
     started = time.perf_counter()
     data = report_data_collect(campaign=campaign)
@@ -155,29 +172,26 @@ def report_compute(
     )
     scores, score_reps = scores_section(frame)
     pairwise, bt_reps = pairwise_section(frame)
-    report: dict[str, Any] = {
-        "models": data.models,
-        "criteria": data.criteria,
-        "scores": scores,
-        "pairwise": pairwise,
-        "significance": significance_section(frame),
-        "agreement": agreement_section(frame),
-        "metrics": metrics_section(frame),
-    }
-    report["correlations"] = correlations_section(
-        frame, scores, pairwise, {**score_reps, **bt_reps}
+    report = Report(
+        models=[ModelEntry(**m) for m in data.models],
+        criteria=[CriterionEntry(**c) for c in data.criteria],
+        scores=scores,
+        pairwise=pairwise,
+        significance=significance_section(frame),
+        agreement=agreement_section(frame),
+        metrics=metrics_section(frame),
+        correlations=correlations_section(frame, scores, pairwise, {**score_reps, **bt_reps}),
+        galleries=galleries_section(frame),
+        items=_item_aggregates(frame),
+        meta=_meta(frame, campaign, include_flagged),
     )
-    report["galleries"] = galleries_section(frame)
-    report["items"] = _item_aggregates(frame)
-    report["meta"] = _meta(frame, campaign, include_flagged)
-    report["meta"]["query_seconds"] = round(queried - started, 3)
-    report["meta"]["build_seconds"] = round(time.perf_counter() - started, 3)
-    report["warnings"] = _warnings(report)
-    report["plots"] = {}
+    report.meta.query_seconds = round(queried - started, 3)
+    report.meta.build_seconds = round(time.perf_counter() - started, 3)
+    report.warnings = _warnings(report)
     return report
 
 
-def _item_aggregates(frame) -> dict[str, Any]:
+def _item_aggregates(frame) -> list[ItemRow]:
     """Per item and criterion: model(s), prompt, number of answers, mean rating or choices."""
     d = frame.data
     used = frame.mask
@@ -196,90 +210,94 @@ def _item_aggregates(frame) -> dict[str, Any]:
     for flat in answered:
         i, c = divmod(int(flat), n_crit)
         ma, mb, p = d.item_model[i], d.item_model_b[i], d.item_prompt[i]
+        first, second, tie, both_bad = (int(b[flat]) for b in by_choice)
         rows.append(
-            [
-                int(d.item_id[i]),
-                str(d.item_kind[i]),
-                d.criteria[c]["key"],
-                d.models[ma]["label"] if ma >= 0 else "",
-                d.models[mb]["label"] if mb >= 0 else "",
-                int(d.item_image[i]) if d.item_image[i] >= 0 else None,
-                int(d.item_image_b[i]) if d.item_image_b[i] >= 0 else None,
-                d.prompts[p] if p >= 0 else "",
-                int(n_scale[flat]),
-                float(sums[flat] / n_scale[flat]) if n_scale[flat] else None,
-                int(n_cant[flat]),
-                *(int(b[flat]) for b in by_choice),
-            ]
+            ItemRow(
+                item_id=int(d.item_id[i]),
+                kind=str(d.item_kind[i]),
+                criterion=d.criteria[c]["key"],
+                protocol=d.criteria[c]["protocol"],
+                model=d.models[ma]["label"] if ma >= 0 else "",
+                model_b=d.models[mb]["label"] if mb >= 0 else "",
+                image_id=int(d.item_image[i]) if d.item_image[i] >= 0 else None,
+                image_b_id=int(d.item_image_b[i]) if d.item_image_b[i] >= 0 else None,
+                prompt=d.prompts[p] if p >= 0 else "",
+                n_ratings=int(n_scale[flat]),
+                mean_rating=float(sums[flat] / n_scale[flat]) if n_scale[flat] else None,
+                n_cant_tell=int(n_cant[flat]),
+                n_first_better=first,
+                n_second_better=second,
+                n_tie=tie,
+                n_both_bad=both_bad,
+            )
         )
-    return {
-        "columns": [
-            "item_id", "kind", "criterion", "model", "model_b", "image_id", "image_b_id",
-            "prompt", "n_ratings", "mean_rating", "n_cant_tell", "n_first_better",
-            "n_second_better", "n_tie", "n_both_bad",
-        ],
-        "rows": rows,
-    }  # fmt: skip
+    return rows
 
 
-def _meta(frame, campaign: Campaign, include_flagged: bool) -> dict[str, Any]:
+def _meta(frame, campaign: Campaign, include_flagged: bool) -> Meta:
     d = frame.data
     dropped = [j for j in d.judges if (j["flagged"] or j["excluded"])]
-    return {
-        "report_version": REPORT_VERSION,
-        "campaign": {
-            "id": campaign.pk,
-            "name": campaign.name,
-            "status": campaign.status,
-            "reference_set_id": campaign.reference_set_id,
-        },
-        "generated_at": timezone.now().isoformat(),
-        "include_flagged": include_flagged,
-        "counts": {
-            "models": len(d.models),
-            "prompts": len(d.prompts),
-            "items": int(d.item_id.size),
-            "judges": len(d.judges),
-            "ratings": int(d.rating_id.size),
-            "ratings_used": int(frame.mask.sum()),
-            "ratings_left_out": int((~frame.mask).sum()),
-            "cant_tell": int(d.rating_cant_tell[frame.mask].sum()),
-            "last_rating_id": int(d.rating_id.max()) if d.rating_id.size else None,
-        },
-        "exclusions": {
-            "rule": (
+    return Meta(
+        report_version=REPORT_VERSION,
+        campaign=CampaignRef(
+            id=campaign.pk,
+            name=campaign.name,
+            status=campaign.status,
+            reference_set_id=campaign.reference_set_id,
+        ),
+        generated_at=timezone.now().isoformat(),
+        include_flagged=include_flagged,
+        counts=Counts(
+            models=len(d.models),
+            prompts=len(d.prompts),
+            items=int(d.item_id.size),
+            judges=len(d.judges),
+            ratings=int(d.rating_id.size),
+            ratings_used=int(frame.mask.sum()),
+            ratings_left_out=int((~frame.mask).sum()),
+            cant_tell=int(d.rating_cant_tell[frame.mask].sum()),
+            last_rating_id=int(d.rating_id.max()) if d.rating_id.size else None,
+        ),
+        exclusions=Exclusions(
+            rule=(
                 "every judge included (switch on)"
                 if include_flagged
                 else "ratings of flagged and excluded judges left out; gold items never analysed"
             ),
-            "judges_flagged_or_excluded": [
-                {
-                    "judge": j["label"],
-                    "flagged": j["flagged"],
-                    "excluded": j["excluded"],
-                    "reasons": j["flag_reasons"]
+            judges_flagged_or_excluded=[
+                DroppedJudge(
+                    judge=j["label"],
+                    flagged=j["flagged"],
+                    excluded=j["excluded"],
+                    reasons=j["flag_reasons"]
                     + ([j["excluded_reason"]] if j["excluded_reason"] else []),
-                }
+                )
                 for j in dropped
             ],
-        },
-        "bootstrap": {
-            "n_resamples": frame.n_resamples,
-            "seed": frame.seed,
-            "confidence": frame.confidence,
-            "clusters": "prompts",
-        },
-        "metric_runs": [
-            {k: r[k] for k in ("id", "metric", "set_id", "reference_set", "finished_at")}
-            | {"provenance": r["provenance"]}
+        ),
+        bootstrap=BootstrapInfo(
+            n_resamples=frame.n_resamples,
+            seed=frame.seed,
+            confidence=frame.confidence,
+            clusters="prompts",
+        ),
+        metric_runs=[
+            RunUsed(
+                id=r["id"],
+                metric=r["metric"],
+                set_id=r["set_id"],
+                reference_set=r["reference_set"],
+                finished_at=r["finished_at"],
+                provenance=r["provenance"] or {},
+            )
             for r in d.runs
         ],
-        "software": {
+        software={
             "python": platform.python_version(),
             "numpy": np.__version__,
             "scipy": scipy.__version__,
         },
-    }
+    )
 
 
 # Under this many prompts the percentile intervals undercover (benchmarks/interval_coverage.py:
@@ -287,28 +305,29 @@ def _meta(frame, campaign: Campaign, include_flagged: bool) -> dict[str, Any]:
 SMALL_STUDY_PROMPTS = 30
 
 
-def _warnings(report: dict[str, Any]) -> list[str]:
+def _warnings(report: Report) -> list[str]:
     out = []
-    n_models = len(report["models"])
-    n_prompts = report["meta"]["counts"]["prompts"]
-    if 0 < n_prompts < SMALL_STUDY_PROMPTS and report["meta"]["counts"]["ratings_used"]:
+    n_models = len(report.models)
+    counts = report.meta.counts
+    n_prompts = counts.prompts
+    if 0 < n_prompts < SMALL_STUDY_PROMPTS and counts.ratings_used:
         out.append(
             f"Only {n_prompts} prompts: the bootstrap intervals are approximate and tend to be "
             "too narrow with fewer than 30 prompts (in simulations a 95% interval held the "
             "truth about 90% of the time with 10 prompts and 93% with 20). Read them as rough, "
             "or add prompts."
         )
-    if n_models < 5 and report["correlations"]["system"]:
+    if n_models < 5 and report.correlations.system:
         out.append(
             f"Only {n_models} models: system-level correlations over so few points are weak "
             "evidence (even perfect agreement can happen by chance). Compare at least 5 models."
         )
-    if report["meta"]["counts"]["ratings_used"] == 0:
+    if counts.ratings_used == 0:
         out.append("No ratings yet (after exclusions): the human side of this report is empty.")
-    for section in report["pairwise"]:
-        if section.get("note"):
-            out.append(f"{section['name']}: {section['note']}")
+    for section in report.pairwise:
+        if section.note:
+            out.append(f"{section.name}: {section.note}")
     return out
 
 
-__all__ = ["SECTIONS", "report_build", "report_cache_key", "report_compute"]
+__all__ = ["SECTIONS", "Report", "report_build", "report_cache_key", "report_compute"]

@@ -7,8 +7,10 @@ runs with their provenance) so the numbers can be reproduced:
   ``ratings.csv`` (raw ratings with model names, every judge, an ``included`` column),
   ``items.csv`` (per-item aggregates), ``models.csv`` (per-model table: scores, Bradley-Terry,
   metrics), ``correlations.csv``, ``significance.csv``, ``agreement.csv``, ``judges.csv``,
-  ``metrics.csv``, ``provenance.json``.
-- JSON: the report dict (plots left out: they are drawn from it), ``allow_nan=False``.
+  ``metrics.csv``, ``metric_summary.csv``, ``pairwise_agreement.csv``, ``provenance.json``;
+  each CSV file is a table of :mod:`ratings.report.tables` (header and rows from one spec).
+- JSON: ``Report.to_json_dict()`` (plots left out: they are drawn from it), ``allow_nan=False``;
+  ``Report.from_dict`` loads it back.
 - HTML: one file, CSS inline, plots as inline SVG, gallery thumbnails as ``data:`` URIs, no
   external URL: it opens offline.
 """
@@ -21,6 +23,7 @@ import io
 import json
 import secrets
 import zipfile
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -30,9 +33,11 @@ from django.template.loader import render_to_string
 from metrics import selectors as catalog
 from metrics.engine.metadata import METRICS
 from ratings.models import Campaign
+from ratings.report import tables
 from ratings.report.builder import report_data_collect
+from ratings.report.model import Report
 from ratings.report.present import report_view
-from ratings.report.tables import ALPHA, CORRELATIONS, JUDGES, PAIRWISE_AGREEMENT, SUMMARY
+from ratings.report.tables import MetricResult, PairTest, RatingRow, Table
 
 FORMATS = ("csv", "json", "html")
 CONTENT_TYPES = {
@@ -48,20 +53,20 @@ class ExportRefused(ValueError):
     """An export that cannot be made as asked; the message says why and what to do."""
 
 
-def export_filename(report: dict[str, Any], fmt: str) -> str:
+def export_filename(report: Report, fmt: str) -> str:
     """A file name naming the campaign and the switch, e.g. ``report-7-my-study.zip``."""
-    name = "".join(ch if ch.isalnum() else "-" for ch in report["meta"]["campaign"]["name"])
-    flagged = "-all-judges" if report["meta"]["include_flagged"] else ""
-    return f"report-{report['meta']['campaign']['id']}-{name.strip('-')[:60]}{flagged}.{EXTENSIONS[fmt]}"
+    campaign = report.meta.campaign
+    name = "".join(ch if ch.isalnum() else "-" for ch in campaign.name)
+    flagged = "-all-judges" if report.meta.include_flagged else ""
+    return f"report-{campaign.id}-{name.strip('-')[:60]}{flagged}.{EXTENSIONS[fmt]}"
 
 
-def report_json(report: dict[str, Any]) -> str:
+def report_json(report: Report) -> str:
     """The whole report as JSON (without the SVG plots, which are drawn from it)."""
-    body = {k: v for k, v in report.items() if k != "plots"}
-    return json.dumps(body, indent=1, allow_nan=False, default=str)
+    return json.dumps(report.to_json_dict(), indent=1, allow_nan=False, default=str)
 
 
-def report_html(report: dict[str, Any]) -> str:
+def report_html(report: Report) -> str:
     """The self-contained HTML file: inline CSS, SVG plots and data-URI thumbnails."""
     thumbs: dict[int, str | None] = {}
 
@@ -93,171 +98,121 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def _csv(header: list[str], rows) -> str:
+def _csv(table: Table, rows: Iterable[Any]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([csv_cell(h) for h in header])
-    for row in rows:
+    writer.writerow([csv_cell(h) for h in table.csv_header()])
+    for row in table.csv_rows(rows):
         writer.writerow([csv_cell(v) for v in row])
     return buf.getvalue()
 
 
-def _raw_ratings(campaign: Campaign, report: dict[str, Any]) -> str:
+_CHOICES = {0: "first", 1: "second", 2: "tie", 3: "both_bad"}
+
+
+def _raw_ratings(campaign: Campaign, report: Report) -> list[RatingRow]:
+    """Every rating of the campaign (every judge), with model names: the rows of ratings.csv."""
     d = report_data_collect(campaign=campaign)
     labels = [m["label"] for m in d.models]
-    criteria = [c["key"] for c in d.criteria]
-    protocols = [c["protocol"] for c in d.criteria]
-    choice_names = {0: "first", 1: "second", 2: "tie", 3: "both_bad"}
     dropped = np.array([j["flagged"] or j["excluded"] for j in d.judges] or [False], dtype=bool)
-    include_all = report["meta"]["include_flagged"]
-
-    def rows():
-        for k in range(d.rating_id.size):
-            i, j = d.rating_item[k], d.rating_judge[k]
-            ma, mb, p = d.item_model[i], d.item_model_b[i], d.item_prompt[i]
-            value = d.rating_value[k]
-            t = d.rating_time_ms[k]
-            yield [
-                int(d.rating_id[k]), d.judges[j]["label"], int(d.item_id[i]), d.item_kind[i],
-                criteria[d.rating_criterion[k]], protocols[d.rating_criterion[k]],
-                labels[ma] if ma >= 0 else "",
-                labels[mb] if mb >= 0 else "", int(d.item_image[i]) if d.item_image[i] >= 0 else "",
-                int(d.item_image_b[i]) if d.item_image_b[i] >= 0 else "",
-                d.prompts[p] if p >= 0 else "", "" if np.isnan(value) else int(value),
-                choice_names.get(int(d.rating_choice[k]), ""), int(d.rating_cant_tell[k]),
-                "" if np.isnan(t) else int(t), int(d.judges[j]["flagged"]),
-                int(d.judges[j]["excluded"]), int(include_all or not dropped[j]),
-            ]  # fmt: skip
-
-    header = [
-        "rating_id", "judge", "item_id", "kind", "criterion", "protocol", "model", "model_b", "image_id",
-        "image_b_id", "prompt", "value", "choice", "cant_tell", "time_ms", "judge_flagged",
-        "judge_excluded", "included",
-    ]  # fmt: skip
-    return _csv(header, rows())
-
-
-def _models_table(report: dict[str, Any]) -> str:
-    header = ["model", "set", "model_name", "model_version"]
-    columns: list[list[Any]] = [
-        [m["label"] for m in report["models"]],
-        [m["set_name"] for m in report["models"]],
-        [m["model_name"] for m in report["models"]],
-        [m["model_version"] for m in report["models"]],
-    ]
-    for s in report["scores"]:
-        for field in ("mean", "low", "high", "n_ratings", "n_judges"):
-            header.append(f"{s['criterion']}_{field}")
-            columns.append([r[field] for r in s["models"]])
-    for p in report["pairwise"]:
-        for field in ("score", "low", "high", "elo", "win_rate", "n_votes"):
-            header.append(f"{p['criterion']}_bt_{field}")
-            columns.append([r.get(field) for r in p["models"]])
-    for row in report["metrics"]["rows"]:
-        for field in ("value", "low", "high", "run"):
-            header.append(f"{row['metric']}_{field}")
-            columns.append([cell[field] if cell else None for cell in row["models"]])
-    return _csv(header, zip(*columns, strict=True))
-
-
-def _correlations(report: dict[str, Any]) -> str:
-    rows = report["correlations"]["system"] + report["correlations"]["item"]
-    return _csv(CORRELATIONS.csv_header(), CORRELATIONS.csv_rows(rows))
-
-
-def _significance(report: dict[str, Any]) -> str:
-    labels = [m["label"] for m in report["models"]]
-    header = [
-        "criterion", "protocol", "model_i", "model_j", "test", "effect", "effect_low", "effect_high",
-        "n", "p", "p_holm",
-    ]  # fmt: skip
+    include_all = report.meta.include_flagged
     rows = []
-    n = len(labels)
-    for s in report["significance"]:
-        for i in range(n):
-            for j in range(i + 1, n):
+    for k in range(d.rating_id.size):
+        i, j, c = d.rating_item[k], d.rating_judge[k], d.criteria[d.rating_criterion[k]]
+        ma, mb, p = d.item_model[i], d.item_model_b[i], d.item_prompt[i]
+        value, t = d.rating_value[k], d.rating_time_ms[k]
+        rows.append(
+            RatingRow(
+                rating_id=int(d.rating_id[k]),
+                judge=d.judges[j]["label"],
+                item_id=int(d.item_id[i]),
+                kind=str(d.item_kind[i]),
+                criterion=c["key"],
+                protocol=c["protocol"],
+                model=labels[ma] if ma >= 0 else "",
+                model_b=labels[mb] if mb >= 0 else "",
+                image_id=int(d.item_image[i]) if d.item_image[i] >= 0 else None,
+                image_b_id=int(d.item_image_b[i]) if d.item_image_b[i] >= 0 else None,
+                prompt=d.prompts[p] if p >= 0 else "",
+                value=None if np.isnan(value) else int(value),
+                choice=_CHOICES.get(int(d.rating_choice[k]), ""),
+                cant_tell=int(d.rating_cant_tell[k]),
+                time_ms=None if np.isnan(t) else int(t),
+                judge_flagged=int(d.judges[j]["flagged"]),
+                judge_excluded=int(d.judges[j]["excluded"]),
+                included=int(include_all or not dropped[j]),
+            )
+        )
+    return rows
+
+
+def _pair_tests(report: Report) -> list[PairTest]:
+    """Every pair's tests: Wilcoxon and paired bootstrap per rating criterion, sign tests."""
+    labels = report.labels
+    pairs = [(i, j) for i in range(len(labels)) for j in range(i + 1, len(labels))]
+    rows = []
+    for s in report.significance:
+        for i, j in pairs:
+            for test, p, holm in (
+                ("wilcoxon", s.p_wilcoxon, s.p_wilcoxon_holm),
+                ("paired_bootstrap", s.p_bootstrap, s.p_bootstrap_holm),
+            ):
                 rows.append(
-                    [
-                        s["criterion"],
-                        s["protocol"],
-                        labels[i],
-                        labels[j],
-                        "wilcoxon",
-                        s["mean_diff"][i][j],
-                        s["low"][i][j],
-                        s["high"][i][j],
-                        s["n_prompts"][i][j],
-                        s["p_wilcoxon"][i][j],
-                        s["p_wilcoxon_holm"][i][j],
-                    ]
-                )
-                rows.append([s["criterion"], s["protocol"], labels[i], labels[j], "paired_bootstrap",
-                             s["mean_diff"][i][j], s["low"][i][j], s["high"][i][j],
-                             s["n_prompts"][i][j], s["p_bootstrap"][i][j],
-                             s["p_bootstrap_holm"][i][j]])  # fmt: skip
-    for p in report["pairwise"]:
-        sig = p["significance"]
-        for i in range(n):
-            for j in range(i + 1, n):
-                # The sign test uses decisive votes only: n and the effect (i's share of them)
-                # are of those votes, like its p-value.
-                won, lost = sig["decisive_wins"][i][j], sig["decisive_wins"][j][i]
-                n_decisive = int(won + lost)
-                rows.append([p["criterion"], p["protocol"], labels[i], labels[j], "sign_test",
-                             won / n_decisive if n_decisive else None, None, None, n_decisive,
-                             sig["p_value"][i][j], sig["p_holm"][i][j]])  # fmt: skip
-    return _csv(header, rows)
+                    PairTest(s.criterion, s.protocol, labels[i], labels[j], test,
+                             effect=s.mean_diff[i][j], effect_low=s.low[i][j],
+                             effect_high=s.high[i][j], n=s.n_prompts[i][j], p=p[i][j],
+                             p_holm=holm[i][j])
+                )  # fmt: skip
+    for c in report.pairwise:
+        sig = c.significance
+        for i, j in pairs:
+            # The sign test uses decisive votes only: n and the effect (i's share of them)
+            # are of those votes, like its p-value.
+            won, lost = sig.decisive_wins[i][j] or 0, sig.decisive_wins[j][i] or 0
+            n = int(won + lost)
+            rows.append(
+                PairTest(c.criterion, c.protocol, labels[i], labels[j], "sign_test",
+                         effect=won / n if n else None, effect_low=None, effect_high=None, n=n,
+                         p=sig.p_value[i][j], p_holm=sig.p_holm[i][j])
+            )  # fmt: skip
+    return rows
 
 
-def _agreement(report: dict[str, Any]) -> str:
-    return _csv(ALPHA.csv_header(), ALPHA.csv_rows(report["agreement"]["criteria"]))
+def _metric_results(report: Report) -> list[MetricResult]:
+    """One row per metric and model with a finished run: the rows of metrics.csv."""
+    labels = report.labels
+    return [
+        MetricResult(row, labels[k], cell)
+        for row in report.metrics.rows
+        for k, cell in enumerate(row.models)
+        if cell is not None
+    ]
 
 
-def _judges(report: dict[str, Any]) -> str:
-    return _csv(JUDGES.csv_header(), JUDGES.csv_rows(report["agreement"]["judges"]))
-
-
-def _metrics(report: dict[str, Any]) -> str:
-    header = ["metric", "label", "lower_is_better", "model", "run", "value", "std", "low", "high",
-              "n_images", "reference_set", "finished_at", "params", "provenance"]  # fmt: skip
-    labels = [m["label"] for m in report["models"]]
-    rows = []
-    for row in report["metrics"]["rows"]:
-        for k, cell in enumerate(row["models"]):
-            if cell is None:
-                continue
-            rows.append([row["metric"], row["label"], int(row["lower_is_better"]), labels[k],
-                         cell["run"], cell["value"], cell["std"], cell["low"], cell["high"],
-                         cell["n_images"], cell["reference_set"], cell["finished_at"],
-                         json.dumps(cell["params"], sort_keys=True),
-                         json.dumps(cell["provenance"], sort_keys=True, default=str)])  # fmt: skip
-    return _csv(header, rows)
-
-
-def _readme(report: dict[str, Any]) -> str:
-    meta = report["meta"]
-    c = meta["counts"]
+def _readme(report: Report) -> str:
+    meta = report.meta
+    c = meta.counts
     lines = [
-        f"Comparison report of campaign {meta['campaign']['name']!r} (id {meta['campaign']['id']})",
-        f"Generated {meta['generated_at']} by evalsite (report version {meta['report_version']}).",
+        f"Comparison report of campaign {meta.campaign.name!r} (id {meta.campaign.id})",
+        f"Generated {meta.generated_at} by evalsite (report version {meta.report_version}).",
         "",
         "Computed from:",
-        f"  {c['models']} models, {c['prompts']} prompts, {c['items']} items (gold items not analysed),",
-        f"  {c['judges']} judges, {c['ratings']} ratings: {c['ratings_used']} used, "
-        f"{c['ratings_left_out']} left out; last rating id {c['last_rating_id']}.",
-        f"  Exclusions: {meta['exclusions']['rule']}.",
+        f"  {c.models} models, {c.prompts} prompts, {c.items} items (gold items not analysed),",
+        f"  {c.judges} judges, {c.ratings} ratings: {c.ratings_used} used, "
+        f"{c.ratings_left_out} left out; last rating id {c.last_rating_id}.",
+        f"  Exclusions: {meta.exclusions.rule}.",
     ]
-    for j in meta["exclusions"]["judges_flagged_or_excluded"]:
-        state = "excluded" if j["excluded"] else "flagged"
-        lines.append(f"    {j['judge']}: {state} ({'; '.join(j['reasons']) or 'no reason given'})")
-    b = meta["bootstrap"]
-    runs = ", ".join(f"#{r['id']} {r['metric']}" for r in meta["metric_runs"])
+    for j in meta.exclusions.judges_flagged_or_excluded:
+        state = "excluded" if j.excluded else "flagged"
+        lines.append(f"    {j.judge}: {state} ({'; '.join(j.reasons) or 'no reason given'})")
+    b = meta.bootstrap
+    runs = ", ".join(f"#{r.id} {r.metric}" for r in meta.metric_runs)
     lines += [
-        f"  Bootstrap: {b['n_resamples']} resamples of {b['clusters']}, seed {b['seed']}, "
-        f"confidence {b['confidence']} (percentile intervals).",
+        f"  Bootstrap: {b.n_resamples} resamples of {b.clusters}, seed {b.seed}, "
+        f"confidence {b.confidence} (percentile intervals).",
         "  Metric runs: " + (runs or "none") + " (provenance of each in metrics.csv and "
         "provenance.json).",
-        f"  Software: {json.dumps(meta['software'])}.",
+        f"  Software: {json.dumps(meta.software)}.",
         "",
         "Sign convention: lower-is-better metrics ("
         + ", ".join(sorted(i.label for i in METRICS.values() if i.lower_is_better))
@@ -274,37 +229,35 @@ def _readme(report: dict[str, Any]) -> str:
         "  pairwise_agreement.csv  comparison criteria: how often a per-image metric prefers the image",
         "                     judges preferred (decisive votes), with the judges' own ceiling",
         "  significance.csv   paired tests for every pair of models, Holm-adjusted p-values",
+        "                     (sign tests for comparisons: n decisive votes, effect i's share of them)",
         "  agreement.csv      Krippendorff's alpha per criterion with bootstrap interval",
         "  judges.csv         per judge: ratings, gold accuracy, median time, agreement with the others",
         "  metrics.csv        latest finished metric run per metric and model, with provenance",
         "  provenance.json    the report's metadata as JSON",
-    ]
-    for w in report["warnings"]:
+    ]  # fmt: skip
+    for w in report.warnings:
         lines.append(f"Warning: {w}")
     return "\n".join(lines) + "\n"
 
 
-def report_csv_zip(report: dict[str, Any], *, campaign: Campaign) -> bytes:
-    """The CSV bundle as zip bytes."""
-    items = report["items"]
+def report_csv_zip(report: Report, *, campaign: Campaign) -> bytes:
+    """The CSV bundle as zip bytes: every CSV file a table of :mod:`ratings.report.tables`."""
+    corr = report.correlations
     files = {
         "README.txt": _readme(report),
-        "ratings.csv": _raw_ratings(campaign, report),
-        "items.csv": _csv(items["columns"], items["rows"]),
-        "models.csv": _models_table(report),
-        "correlations.csv": _correlations(report),
-        "metric_summary.csv": _csv(
-            SUMMARY.csv_header(), SUMMARY.csv_rows(report["correlations"].get("summary", []))
+        "ratings.csv": _csv(tables.RATINGS, _raw_ratings(campaign, report)),
+        "items.csv": _csv(tables.ITEMS, report.items),
+        "models.csv": _csv(tables.models_table(report), range(len(report.models))),
+        "correlations.csv": _csv(tables.CORRELATIONS, corr.system + corr.item),
+        "metric_summary.csv": _csv(tables.SUMMARY, corr.summary),
+        "pairwise_agreement.csv": _csv(tables.PAIRWISE_AGREEMENT, corr.pairwise),
+        "significance.csv": _csv(tables.SIGNIFICANCE, _pair_tests(report)),
+        "agreement.csv": _csv(tables.ALPHA, report.agreement.criteria),
+        "judges.csv": _csv(tables.JUDGES, report.agreement.judges),
+        "metrics.csv": _csv(tables.METRICS, _metric_results(report)),
+        "provenance.json": json.dumps(
+            report.meta.to_dict(), indent=1, allow_nan=False, default=str
         ),
-        "pairwise_agreement.csv": _csv(
-            PAIRWISE_AGREEMENT.csv_header(),
-            PAIRWISE_AGREEMENT.csv_rows(report["correlations"].get("pairwise", [])),
-        ),
-        "significance.csv": _significance(report),
-        "agreement.csv": _agreement(report),
-        "judges.csv": _judges(report),
-        "metrics.csv": _metrics(report),
-        "provenance.json": json.dumps(report["meta"], indent=1, allow_nan=False, default=str),
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -313,7 +266,7 @@ def report_csv_zip(report: dict[str, Any], *, campaign: Campaign) -> bytes:
     return buf.getvalue()
 
 
-def report_export(report: dict[str, Any], *, campaign: Campaign, fmt: str) -> bytes:
+def report_export(report: Report, *, campaign: Campaign, fmt: str) -> bytes:
     """The report in one of :data:`FORMATS` as bytes."""
     if fmt not in FORMATS:
         raise ExportRefused(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")

@@ -14,28 +14,30 @@ thumbnails.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from scipy.stats import rankdata
 
 from ratings.models.campaigns import Protocol
 from ratings.report.automated import lower_is_better, metric_label, per_image_ratings
 from ratings.report.human import Frame
-from ratings.stats._common import to_plain
+from ratings.report.model import (
+    ClosestGallery,
+    DisagreementGallery,
+    Galleries,
+    GapTile,
+    NearTile,
+    RatedGallery,
+    RatedTile,
+)
 
 PER_GALLERY = 4
 
 
-def _tile(image_id: int, **values: Any) -> dict[str, Any]:
-    return {"image": int(image_id), **values}
-
-
-def galleries_section(frame: Frame, *, per_gallery: int = PER_GALLERY) -> dict[str, Any]:
+def galleries_section(frame: Frame, *, per_gallery: int = PER_GALLERY) -> Galleries:
     """Best/worst rated, human-vs-metric disagreements and closest-to-reference images."""
     d = frame.data
-    rated: list[dict[str, Any]] = []
-    disagreements: list[dict[str, Any]] = []
+    rated: list[RatedGallery] = []
+    disagreements: list[DisagreementGallery] = []
     for c, crit in enumerate(d.criteria):
         if crit["protocol"] != Protocol.RATE:
             continue
@@ -50,30 +52,30 @@ def galleries_section(frame: Frame, *, per_gallery: int = PER_GALLERY) -> dict[s
             order = mine[np.lexsort((-n[mine], -mean[mine]))]
             worst = mine[np.lexsort((-n[mine], mean[mine]))]
             rated.append(
-                {
-                    "criterion": crit["key"],
-                    "criterion_name": crit["name"],
-                    "model": k,
-                    "label": m["label"],
-                    "best": [_tile(ids[i], mean=mean[i], n=int(n[i])) for i in order[:per_gallery]],
-                    "worst": [
-                        _tile(ids[i], mean=mean[i], n=int(n[i])) for i in worst[:per_gallery]
+                RatedGallery(
+                    criterion=crit["key"],
+                    criterion_name=crit["name"],
+                    model=k,
+                    label=m["label"],
+                    best=[
+                        RatedTile(image=ids[i], mean=mean[i], n=n[i]) for i in order[:per_gallery]
                     ],
-                }
+                    worst=[
+                        RatedTile(image=ids[i], mean=mean[i], n=n[i]) for i in worst[:per_gallery]
+                    ],
+                )
             )
         disagreements += _disagreements(frame, crit, ids, mean, per_gallery)
-    return to_plain(
-        {
-            "rated": rated,
-            "disagreements": disagreements,
-            "closest_to_reference": _closest(frame, per_gallery),
-        }
+    return Galleries(
+        rated=rated,
+        disagreements=disagreements,
+        closest_to_reference=_closest(frame, per_gallery),
     )
 
 
 def _disagreements(
     frame: Frame, crit: dict, ids: np.ndarray, mean: np.ndarray, per_gallery: int
-) -> list[dict[str, Any]]:
+) -> list[DisagreementGallery]:
     d = frame.data
     by_metric: dict[str, list[dict]] = {}
     for run in d.runs:
@@ -98,27 +100,27 @@ def _disagreements(
         metric_high = np.argsort(-gap, kind="stable")[:per_gallery]
         people_high = np.argsort(gap, kind="stable")[:per_gallery]
         out.append(
-            {
-                "criterion": crit["key"],
-                "criterion_name": crit["name"],
-                "metric": metric,
-                "metric_label": metric_label(metric),
-                "metric_higher_people_lower": [
-                    _tile(img[i], human=human[i], metric=raw[i], gap=gap[i])
+            DisagreementGallery(
+                criterion=crit["key"],
+                criterion_name=crit["name"],
+                metric=metric,
+                metric_label=metric_label(metric),
+                metric_higher_people_lower=[
+                    GapTile(image=img[i], human=human[i], metric=raw[i], gap=gap[i])
                     for i in metric_high
                     if gap[i] > 0
                 ],
-                "people_higher_metric_lower": [
-                    _tile(img[i], human=human[i], metric=raw[i], gap=-gap[i])
+                people_higher_metric_lower=[
+                    GapTile(image=img[i], human=human[i], metric=raw[i], gap=-gap[i])
                     for i in people_high
                     if gap[i] < 0
                 ],
-            }
+            )
         )
     return out
 
 
-def _closest(frame: Frame, per_gallery: int) -> list[dict[str, Any]]:
+def _closest(frame: Frame, per_gallery: int) -> list[ClosestGallery]:
     d = frame.data
     out = []
     for run in d.runs:
@@ -129,20 +131,20 @@ def _closest(frame: Frame, per_gallery: int) -> list[dict[str, Any]]:
         top = finite[np.argsort(-values[finite], kind="stable")[:per_gallery]]
         threshold = (run["params"] or {}).get("threshold")
         out.append(
-            {
-                "model": run["model"],
-                "label": d.models[run["model"]]["label"],
-                "run": run["id"],
-                "threshold": threshold,
-                "reference_set": run["reference_set"],
-                "images": [
-                    _tile(
-                        images[i],
+            ClosestGallery(
+                model=run["model"],
+                label=d.models[run["model"]]["label"],
+                run=run["id"],
+                threshold=threshold,
+                reference_set=run["reference_set"],
+                images=[
+                    NearTile(
+                        image=images[i],
                         similarity=values[i],
                         memorised=bool(threshold is not None and values[i] >= threshold),
                     )
                     for i in top
                 ],
-            }
+            )
         )
     return out

@@ -17,6 +17,14 @@ import numpy as np
 
 from ratings.models.campaigns import Protocol
 from ratings.report.builder import NO_CHOICE, ReportData
+from ratings.report.model import (
+    AgreementSection,
+    AlphaRow,
+    JudgeRow,
+    PairedTests,
+    ScoreRow,
+    ScoreSection,
+)
 from ratings.stats import (
     judge_agreement,
     krippendorff_alpha_bootstrap,
@@ -25,7 +33,6 @@ from ratings.stats import (
     paired_tests,
     resample_counts,
 )
-from ratings.stats._common import to_plain
 
 
 def criterion_id(crit: dict[str, Any]) -> tuple[str, str]:
@@ -99,7 +106,7 @@ def _n_distinct(group: np.ndarray, member: np.ndarray, n_groups: int) -> np.ndar
     return np.bincount(pairs // (int(member.max()) + 1), minlength=n_groups)
 
 
-def scores_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+def scores_section(frame: Frame) -> tuple[list[ScoreSection], dict[tuple[str, str], np.ndarray]]:
     """Per rate/grid criterion: each model's mean rating with its prompt-bootstrap interval.
 
     Also returns the bootstrap replicates (n_resamples x models) per criterion identity
@@ -131,41 +138,39 @@ def scores_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.nda
         n_cant = np.bincount(cant_models[cant_models >= 0], minlength=frame.n_models)
         n_judges = _n_distinct(model, judge, frame.n_models)
         rows = [
-            {
-                "model": k,
-                "label": m["label"],
-                "mean": means.mean[k],
-                "low": means.low[k],
-                "high": means.high[k],
-                "n_ratings": int(means.n_ratings[k]),
-                "n_judges": int(n_judges[k]),
-                "n_prompts": int(means.n_prompts[k]),
-                "n_cant_tell": int(n_cant[k]),
-            }
+            ScoreRow(
+                model=k,
+                label=m["label"],
+                mean=means.mean[k],
+                low=means.low[k],
+                high=means.high[k],
+                n_ratings=int(means.n_ratings[k]),
+                n_judges=int(n_judges[k]),
+                n_prompts=int(means.n_prompts[k]),
+                n_cant_tell=int(n_cant[k]),
+            )
             for k, m in enumerate(d.models)
         ]
         order = np.argsort(-np.nan_to_num(means.mean, nan=-np.inf), kind="stable")
         out.append(
-            to_plain(
-                {
-                    "criterion": crit["key"],
-                    "name": crit["name"],
-                    "protocol": crit["protocol"],
-                    "scale": [1, crit["points"]],
-                    "labels": crit["labels"],
-                    "models": rows,
-                    "ranking": [int(k) for k in order if np.isfinite(means.mean[k])],
-                    "confidence": frame.confidence,
-                    "n_resamples": frame.n_resamples,
-                    "seed": frame.seed,
-                    "resampled": "prompts (cluster bootstrap, percentile interval)",
-                }
+            ScoreSection(
+                criterion=crit["key"],
+                name=crit["name"],
+                protocol=crit["protocol"],
+                scale=[1, crit["points"]],
+                labels=crit["labels"],
+                models=rows,
+                ranking=[int(k) for k in order if np.isfinite(means.mean[k])],
+                confidence=frame.confidence,
+                n_resamples=frame.n_resamples,
+                seed=frame.seed,
+                resampled="prompts (cluster bootstrap, percentile interval)",
             )
         )
     return out, replicates
 
 
-def significance_section(frame: Frame) -> list[dict[str, Any]]:
+def significance_section(frame: Frame) -> list[PairedTests]:
     """Per rate/grid criterion: paired tests over prompts for every pair of models (Holm)."""
     d = frame.data
     out = []
@@ -185,23 +190,20 @@ def significance_section(frame: Frame) -> list[dict[str, Any]]:
             confidence=frame.confidence,
         )
         out.append(
-            to_plain(
-                {
-                    "criterion": crit["key"],
-                    "protocol": crit["protocol"],
-                    "name": crit["name"],
-                    "method": "per pair of models, the mean difference over shared prompts: "
-                    "Wilcoxon signed-rank test and paired bootstrap over prompts, both "
-                    "Holm-adjusted over all pairs",
-                    **tests.to_dict(),
-                    "seed": frame.seed,
-                }
+            PairedTests(
+                criterion=crit["key"],
+                protocol=crit["protocol"],
+                name=crit["name"],
+                method="per pair of models, the mean difference over shared prompts: "
+                "Wilcoxon signed-rank test and paired bootstrap over prompts, both "
+                "Holm-adjusted over all pairs",
+                **{**tests.to_dict(), "seed": frame.seed},
             )
         )
     return out
 
 
-def agreement_section(frame: Frame) -> dict[str, Any]:
+def agreement_section(frame: Frame) -> AgreementSection:
     """Krippendorff's alpha per criterion (bootstrap over items) and the judge table."""
     d = frame.data
     criteria = []
@@ -224,16 +226,23 @@ def agreement_section(frame: Frame) -> dict[str, Any]:
             seed=frame.seed,
             confidence=frame.confidence,
         )
-        entry = {"criterion": crit["key"], "name": crit["name"], **alpha.to_dict()}
-        entry["band"] = _band(alpha.alpha)
-        if check:
-            entry["alpha_" + check] = krippendorff_alpha_units(units, values, level=check)
-        criteria.append(to_plain(entry))
-    return {
-        "criteria": criteria,
-        "units": "items (one unit per item and criterion); intervals resample items",
-        "judges": _judge_table(frame),
-    }
+        criteria.append(
+            AlphaRow(
+                criterion=crit["key"],
+                protocol=crit["protocol"],
+                name=crit["name"],
+                **alpha.to_dict(),
+                band=_band(alpha.alpha),
+                alpha_interval=(
+                    krippendorff_alpha_units(units, values, level=check) if check else None
+                ),
+            )
+        )
+    return AgreementSection(
+        criteria=criteria,
+        units="items (one unit per item and criterion); intervals resample items",
+        judges=_judge_table(frame),
+    )
 
 
 def _band(alpha: float) -> str:
@@ -246,7 +255,7 @@ def _band(alpha: float) -> str:
     return "weak"
 
 
-def _judge_table(frame: Frame) -> list[dict[str, Any]]:
+def _judge_table(frame: Frame) -> list[JudgeRow]:
     """Ratings, gold accuracy, median time and agreement of every judge (included or not).
 
     Agreement is computed over every judge's scale ratings, so that a judge left out of the
@@ -277,26 +286,24 @@ def _judge_table(frame: Frame) -> list[dict[str, Any]]:
         if median is None and times.size and np.isfinite(times).any():
             median = float(np.nanmedian(times))
         out.append(
-            to_plain(
-                {
-                    "judge": j["label"],
-                    "id": j["id"],
-                    "n_ratings": int(n_ratings[k]),
-                    "n_cant_tell": int(n_cant[k]),
-                    "gold_answered": j["gold_answered"],
-                    "gold_accuracy": (
-                        j["gold_correct"] / j["gold_answered"] if j["gold_answered"] else None
-                    ),
-                    "median_ms": median,
-                    "spearman_vs_others": spearman[k],
-                    "mean_abs_diff": mean_abs[k],
-                    "bias": bias[k],
-                    "flagged": j["flagged"],
-                    "flag_reasons": j["flag_reasons"],
-                    "excluded": j["excluded"],
-                    "included": frame.include_flagged or not (j["flagged"] or j["excluded"]),
-                    "n_used": int(used[k]),
-                }
+            JudgeRow(
+                judge=j["label"],
+                id=j["id"],
+                n_ratings=int(n_ratings[k]),
+                n_cant_tell=int(n_cant[k]),
+                gold_answered=j["gold_answered"],
+                gold_accuracy=(
+                    j["gold_correct"] / j["gold_answered"] if j["gold_answered"] else None
+                ),
+                median_ms=median,
+                spearman_vs_others=spearman[k],
+                mean_abs_diff=mean_abs[k],
+                bias=bias[k],
+                flagged=j["flagged"],
+                flag_reasons=j["flag_reasons"],
+                excluded=j["excluded"],
+                included=frame.include_flagged or not (j["flagged"] or j["excluded"]),
+                n_used=int(used[k]),
             )
         )
     return out

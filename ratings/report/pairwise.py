@@ -15,8 +15,8 @@ from scipy import stats as sps
 from ratings.models.campaigns import Protocol
 from ratings.report.builder import NO_CHOICE
 from ratings.report.human import Frame, criterion_id
+from ratings.report.model import BTRow, CompareGroup, PairwiseSection, SignTests
 from ratings.stats import A_BETTER, B_BETTER, TIE, bradley_terry, holm, win_rates
-from ratings.stats._common import to_plain
 
 
 def _votes(frame: Frame, c: int) -> tuple[np.ndarray, ...]:
@@ -30,7 +30,9 @@ def _votes(frame: Frame, c: int) -> tuple[np.ndarray, ...]:
     return d.item_model[items], d.item_model_b[items], d.rating_choice[rows], frame.cluster[items]
 
 
-def pairwise_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+def pairwise_section(
+    frame: Frame,
+) -> tuple[list[PairwiseSection], dict[tuple[str, str], np.ndarray]]:
     """Per compare criterion: win-rate matrix, Bradley-Terry scores and sign tests (Holm)."""
     d = frame.data
     m = frame.n_models
@@ -40,23 +42,7 @@ def pairwise_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.n
             continue
         a, b, outcome, cluster = _votes(frame, c)
         table = win_rates(a, b, outcome, n_models=m)
-        entry: dict[str, Any] = {
-            "criterion": crit["key"],
-            "name": crit["name"],
-            "protocol": crit["protocol"],
-            "labels": crit["labels"],
-            "n_votes": table.n_votes,
-            "n_ties": table.n_ties,
-            "n_both_bad": table.n_both_bad,
-            "win_rate": table.win_rate,
-            "games": table.games,
-            "both_bad": table.both_bad,
-            "models": [],
-            "note": "",
-            "confidence": frame.confidence,
-            "n_resamples": frame.n_resamples,
-            "seed": frame.seed,
-        }
+        note = ""
         try:
             bt = bradley_terry(
                 a,
@@ -70,30 +56,43 @@ def pairwise_section(frame: Frame) -> tuple[list[dict[str, Any]], dict[str, np.n
                 keep_replicates=True,
             )
         except ValueError as exc:
-            entry["note"] = str(exc)
+            note = str(exc)
             bt = None
         n_votes = np.bincount(np.r_[a, b], minlength=m)
-        for k, model in enumerate(d.models):
-            row = {"model": k, "label": model["label"], "n_votes": int(n_votes[k])}
-            if bt is not None:
-                row.update(
-                    score=bt.score[k],
-                    low=bt.low[k],
-                    high=bt.high[k],
-                    elo=bt.elo[k],
-                    elo_low=bt.elo_low[k],
-                    elo_high=bt.elo_high[k],
-                    win_rate=bt.win_rate[k],
-                    win_rate_low=bt.win_rate_low[k],
-                    win_rate_high=bt.win_rate_high[k],
-                    bound=bt.bound[k],
-                )
-            entry["models"].append(row)
+        fields = ("score", "low", "high", "elo", "elo_low", "elo_high", "win_rate",
+                  "win_rate_low", "win_rate_high", "bound")  # fmt: skip
+        rows = [
+            BTRow(
+                model=k,
+                label=model["label"],
+                n_votes=int(n_votes[k]),
+                **({f: getattr(bt, f)[k] for f in fields} if bt is not None else {}),
+            )
+            for k, model in enumerate(d.models)
+        ]
+        summary = _bt_summary(bt, d.models) if bt is not None else {"note": note}
+        out.append(
+            PairwiseSection(
+                criterion=crit["key"],
+                name=crit["name"],
+                protocol=crit["protocol"],
+                labels=crit["labels"],
+                n_votes=table.n_votes,
+                n_ties=table.n_ties,
+                n_both_bad=table.n_both_bad,
+                win_rate=table.win_rate,
+                games=table.games,
+                both_bad=table.both_bad,
+                models=rows,
+                significance=_sign_tests(a, b, outcome, m),
+                confidence=frame.confidence,
+                n_resamples=frame.n_resamples,
+                seed=frame.seed,
+                **summary,
+            )
+        )
         if bt is not None:
-            entry.update(_bt_summary(bt, d.models))
             replicates[criterion_id(crit)] = bt.replicates
-        entry["significance"] = _sign_tests(a, b, outcome, m)
-        out.append(to_plain(entry))
     return out, replicates
 
 
@@ -102,8 +101,8 @@ def _bt_summary(bt, models: list[dict[str, Any]]) -> dict[str, Any]:
     groups = []
     for group in bt.groups:
         order = sorted(group, key=lambda k: -bt.score[k])
-        groups.append({"models": list(group), "ranking": order,
-                       "labels": [models[k]["label"] for k in order]})  # fmt: skip
+        groups.append(CompareGroup(models=list(group), ranking=order,
+                                   labels=[models[k]["label"] for k in order]))  # fmt: skip
     notes = [bt.note] if bt.note else []
     for side, verb, word in (("lower", "never lost", "below"), ("upper", "never won", "above")):
         names = [models[k]["label"] for k, b in enumerate(bt.bound) if b == side]
@@ -117,7 +116,7 @@ def _bt_summary(bt, models: list[dict[str, Any]]) -> dict[str, Any]:
         notes.append(
             "These groups of models were never compared with each other, so the votes cannot "
             "order one group against another: "
-            + "; ".join("{" + ", ".join(g["labels"]) + "}" for g in groups)
+            + "; ".join("{" + ", ".join(g.labels) + "}" for g in groups)
             + ". Rankings and scores hold within a group only."
         )
     return {
@@ -126,11 +125,11 @@ def _bt_summary(bt, models: list[dict[str, Any]]) -> dict[str, Any]:
         "resampled": bt.resampled,
         "groups": groups,
         # One flat ranking only means something when every model was compared with every other.
-        "ranking": groups[0]["ranking"] if len(groups) == 1 else None,
+        "ranking": groups[0].ranking if len(groups) == 1 else None,
     }
 
 
-def _sign_tests(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, m: int) -> dict[str, Any]:
+def _sign_tests(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, m: int) -> SignTests:
     """Two-sided exact binomial (sign) test on decisive votes of every pair, Holm-adjusted."""
     wins = np.zeros((m, m))
     decisive_a = outcome == A_BETTER
@@ -148,11 +147,11 @@ def _sign_tests(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, m: int) -> di
     raw[first, second] = raw[second, first] = p
     adj = holm(p)
     adjusted[first, second] = adjusted[second, first] = adj
-    return {
-        "method": "exact two-sided sign test on decisive votes (ties and 'both bad' left out), "
+    return SignTests(
+        method="exact two-sided sign test on decisive votes (ties and 'both bad' left out), "
         "Holm-adjusted over all pairs",
-        "decisive_wins": wins,
-        "p_value": raw,
-        "p_holm": adjusted,
-        "n_ties": int((outcome == TIE).sum()),
-    }
+        decisive_wins=wins,
+        p_value=raw,
+        p_holm=adjusted,
+        n_ties=int((outcome == TIE).sum()),
+    )

@@ -24,6 +24,8 @@ matplotlib.use("Agg")  # before any other matplotlib import: never a GUI backend
 from matplotlib import rcParams  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ratings.report.model import CorrelationRow, PairwiseSection, Report, ScoreSection  # noqa: E402
+
 rcParams["svg.fonttype"] = "none"
 rcParams["svg.hashsalt"] = "evalsite-report"  # stable element ids: same report, same SVG
 
@@ -50,28 +52,29 @@ def _num(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
-def scores_plot(section: dict[str, Any], *, value: str = "mean") -> str:
+def scores_plot(section: ScoreSection | PairwiseSection, *, value: str = "mean") -> str:
     """Horizontal interval plot of each model's score (best on top)."""
-    rows = [r for r in section["models"] if r.get(value) is not None]
-    rows.sort(key=lambda r: _num(r[value]))
+    rows: list[Any] = [r for r in section.models if getattr(r, value) is not None]
+    rows.sort(key=lambda r: _num(getattr(r, value)))
     fig = Figure(figsize=(6.0, 0.45 * max(len(rows), 2) + 1.0))
     ax = fig.add_subplot()
     y = list(range(len(rows)))
-    centre = [_num(r[value]) for r in rows]
-    low = [_num(r.get("low")) for r in rows]
-    high = [_num(r.get("high")) for r in rows]
+    centre = [_num(getattr(r, value)) for r in rows]
+    low = [_num(r.low) for r in rows]
+    high = [_num(r.high) for r in rows]
     err = [
         [c - lo if math.isfinite(lo) else 0.0 for c, lo in zip(centre, low, strict=True)],
         [hi - c if math.isfinite(hi) else 0.0 for c, hi in zip(centre, high, strict=True)],
     ]
     ax.errorbar(centre, y, xerr=err, fmt="o", color="#1f4e8c", ecolor="#6b8fc7", capsize=3)
-    ax.set_yticks(y, [r["label"] for r in rows])
+    ax.set_yticks(y, [r.label for r in rows])
     what = "mean rating" if value == "mean" else "Bradley-Terry score (log scale)"
-    conf = int(round(100 * section.get("confidence", 0.95)))
+    conf = int(round(100 * section.confidence))
     ax.set_xlabel(f"{what}, {conf}% bootstrap interval")
-    if value == "mean" and section.get("scale"):
-        ax.set_xlim(section["scale"][0] - 0.2, section["scale"][1] + 0.2)
-    ax.set_title(section["name"])
+    scale = getattr(section, "scale", None)  # rate and grid sections only
+    if value == "mean" and scale:
+        ax.set_xlim(scale[0] - 0.2, scale[1] + 0.2)
+    ax.set_title(section.name)
     ax.grid(axis="x", alpha=0.3)
     return _svg(fig)
 
@@ -80,7 +83,7 @@ def _fmt(v: Any) -> str:
     return "n/a" if v is None else f"{v:+.2f}"
 
 
-def scatter_plot(criterion_name: str, rows: list[dict[str, Any]]) -> str:
+def scatter_plot(criterion_name: str, rows: list[CorrelationRow]) -> str:
     """Human score against each metric, one panel per metric, correlations in the titles."""
     rows = rows[:MAX_SCATTER_PANELS]
     cols = min(3, max(len(rows), 1))
@@ -88,19 +91,19 @@ def scatter_plot(criterion_name: str, rows: list[dict[str, Any]]) -> str:
     fig = Figure(figsize=(3.4 * cols, 3.0 * lines))
     for k, row in enumerate(rows):
         ax = fig.add_subplot(lines, cols, k + 1)
-        pts = [p for p in row["points"] if p["human"] is not None and p["metric"] is not None]
-        xs = [p["metric"] for p in pts]
-        ys = [p["human"] for p in pts]
+        pts = [p for p in row.points if p.human is not None and p.metric is not None]
+        xs = [p.metric for p in pts]
+        ys = [p.human for p in pts]
         ax.scatter(xs, ys, color="#1f4e8c", s=22)
         for p in pts:
-            ax.annotate(p["label"], (p["metric"], p["human"]), fontsize=6, alpha=0.8)
-        arrow = " (lower is better)" if row["metric_negated"] else ""
-        ax.set_xlabel(row["metric_label"] + arrow, fontsize=8)
-        ax.set_ylabel(row["human_measure"], fontsize=8)
+            ax.annotate(p.label, (p.metric, p.human), fontsize=6, alpha=0.8)
+        arrow = " (lower is better)" if row.metric_negated else ""
+        ax.set_xlabel(row.metric_label + arrow, fontsize=8)
+        ax.set_ylabel(row.human_measure, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.set_title(
-            f"{row['metric_label']}: Spearman {_fmt(row['spearman']['value'])}, "
-            f"Kendall {_fmt(row['kendall']['value'])} (n={row['n']})",
+            f"{row.metric_label}: Spearman {_fmt(row.spearman.value)}, "
+            f"Kendall {_fmt(row.kendall.value)} (n={row.n})",
             fontsize=8,
         )
     fig.suptitle(f"{criterion_name}: people vs metrics (one point per model)", fontsize=10)
@@ -108,9 +111,9 @@ def scatter_plot(criterion_name: str, rows: list[dict[str, Any]]) -> str:
     return _svg(fig)
 
 
-def heatmap_plot(section: dict[str, Any], labels: list[str]) -> str:
+def heatmap_plot(section: PairwiseSection, labels: list[str]) -> str:
     """Win-rate matrix: row model's share of games won against the column model."""
-    matrix = [[_num(v) for v in row] for row in section["win_rate"]]
+    matrix = [[_num(v) for v in row] for row in section.win_rate]
     n = len(labels)
     fig = Figure(figsize=(1.0 + 0.75 * max(n, 2), 0.8 + 0.65 * max(n, 2)))
     ax = fig.add_subplot()
@@ -122,30 +125,30 @@ def heatmap_plot(section: dict[str, Any], labels: list[str]) -> str:
             v = matrix[i][j]
             if math.isfinite(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
-    ax.set_title(f"{section['name']}: win rate of row over column (ties count half)", fontsize=9)
+    ax.set_title(f"{section.name}: win rate of row over column (ties count half)", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046)
     return _svg(fig)
 
 
-def report_plots(report: dict[str, Any]) -> dict[str, str]:
+def report_plots(report: Report) -> dict[str, str]:
     """Every plot of a report, name -> inline SVG."""
     plots: dict[str, str] = {}
-    labels = [m["label"] for m in report["models"]]
-    for section in report["scores"]:
-        plots[f"scores-{section['protocol']}-{section['criterion']}"] = scores_plot(section)
-    for section in report["pairwise"]:
-        if section.get("groups"):
-            plots[f"bt-{section['criterion']}"] = scores_plot(section, value="score")
-        plots[f"winrate-{section['criterion']}"] = heatmap_plot(section, labels)
-    by_criterion: dict[str, list[dict]] = {}
+    labels = report.labels
+    for section in report.scores:
+        plots[f"scores-{section.protocol}-{section.criterion}"] = scores_plot(section)
+    for pairs in report.pairwise:
+        if pairs.groups:
+            plots[f"bt-{pairs.criterion}"] = scores_plot(pairs, value="score")
+        plots[f"winrate-{pairs.criterion}"] = heatmap_plot(pairs, labels)
+    by_criterion: dict[str, list[CorrelationRow]] = {}
     names = {}
-    for row in report["correlations"]["system"]:
-        if row["n"] < MIN_SCATTER_POINTS:
+    for row in report.correlations.system:
+        if row.n < MIN_SCATTER_POINTS:
             continue  # one or two points make a picture of nothing
         # A key asked as a rating and as a comparison is two measures: two plots.
-        ident = f"{row.get('protocol', '')}-{row['criterion']}"
+        ident = f"{row.protocol}-{row.criterion}"
         by_criterion.setdefault(ident, []).append(row)
-        names[ident] = f"{row['criterion_name']} ({row['human_measure']})"
+        names[ident] = f"{row.criterion_name} ({row.human_measure})"
     for ident, rows in by_criterion.items():
         plots[f"scatter-{ident}"] = scatter_plot(names[ident], rows)
     return plots

@@ -9,14 +9,12 @@ per-image values joins here by itself: nothing lists metrics by name.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ratings.models.campaigns import Protocol
 from ratings.report.builder import NO_CHOICE
 from ratings.report.human import Frame
-from ratings.stats._common import to_plain
+from ratings.report.model import PairAgreementRow
 from ratings.stats.preference import pairwise_agreement
 
 
@@ -45,7 +43,7 @@ def _lookup(ids: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarr
 
 def pairwise_agreement_rows(
     frame: Frame, by_metric: dict[str, dict[int, dict]], metric_order: list[str], info
-) -> list[dict[str, Any]]:
+) -> list[PairAgreementRow]:
     """One row per compare criterion and per-image metric: accuracy, interval, ties, ceiling."""
     d = frame.data
     out = []
@@ -75,16 +73,14 @@ def pairwise_agreement_rows(
                 confidence=frame.confidence,
             )
             out.append(
-                to_plain(
-                    {
-                        "criterion": crit["key"],
-                        "protocol": crit["protocol"],
-                        "criterion_name": crit["name"],
-                        "metric": metric,
-                        "metric_label": meta.label,
-                        "metric_negated": meta.lower_is_better,
-                        **result.to_dict(),
-                    }
+                PairAgreementRow(
+                    criterion=crit["key"],
+                    protocol=crit["protocol"],
+                    criterion_name=crit["name"],
+                    metric=metric,
+                    metric_label=meta.label,
+                    metric_negated=meta.lower_is_better,
+                    **result.to_dict(),
                 )
             )
     return out

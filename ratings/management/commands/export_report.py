@@ -65,10 +65,10 @@ class Command(BaseCommand):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        counts = report["meta"]["counts"]
+        counts = report.meta.counts
         self.stdout.write(
-            f"Wrote {target} ({len(data):,} bytes): {counts['ratings_used']} of "
-            f"{counts['ratings']} ratings used, {counts['models']} models."
+            f"Wrote {target} ({len(data):,} bytes): {counts.ratings_used} of "
+            f"{counts.ratings} ratings used, {counts.models} models."
         )
 
 

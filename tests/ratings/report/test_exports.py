@@ -50,7 +50,7 @@ def test_the_csv_bundle_holds_every_table_and_states_its_provenance(built, repor
     }  # fmt: skip
     ratings = list(csv.DictReader(io.StringIO(zf.read("ratings.csv").decode())))
     assert len(ratings) == Rating.objects.filter(item__campaign=built.campaign).count()
-    assert {r["model"] for r in ratings} == {m["label"] for m in report["models"]}
+    assert {r["model"] for r in ratings} == {m.label for m in report.models}
     models = list(csv.DictReader(io.StringIO(zf.read("models.csv").decode())))
     assert len(models) == 4 and "realism_mean" in models[0] and "fid_value" in models[0]
     readme = zf.read("README.txt").decode()
@@ -63,9 +63,7 @@ def test_the_csv_bundle_holds_every_table_and_states_its_provenance(built, repor
 def test_the_json_export_round_trips(built, report):
     text = report_json(report)
     loaded = json.loads(text)
-    expected = json.loads(
-        json.dumps({k: v for k, v in report.items() if k != "plots"}, default=str)
-    )
+    expected = json.loads(json.dumps(report.to_json_dict(), default=str))
     assert loaded == expected
     assert loaded["meta"]["bootstrap"] == {
         "n_resamples": 100, "seed": 0, "confidence": 0.95, "clusters": "prompts",
@@ -185,15 +183,15 @@ def test_sign_test_rows_count_decisive_votes_and_their_win_rate(built):
     report = report_build(campaign=built.campaign, n_resamples=30, use_cache=False)
     data = report_export(report, campaign=built.campaign, fmt="csv")
     rows = [r for r in _zip_csv(data, "significance.csv") if r["test"] == "sign_test"]
-    (pairwise,) = report["pairwise"]
-    wins = np.array(pairwise["significance"]["decisive_wins"])
-    labels = [m["label"] for m in report["models"]]
+    (pairwise,) = report.pairwise
+    wins = np.array(pairwise.significance.decisive_wins)
+    labels = [m.label for m in report.models]
     for row in rows:
         i, j = labels.index(row["model_i"]), labels.index(row["model_j"])
         n = wins[i, j] + wins[j, i]
         assert int(row["n"]) == n and float(row["effect"]) == pytest.approx(wins[i, j] / n)
         assert row["protocol"] == "compare"
-    assert sum(int(r["n"]) for r in rows) < report["pairwise"][0]["n_votes"]  # ties left out
+    assert sum(int(r["n"]) for r in rows) < report.pairwise[0].n_votes  # ties left out
 
 
 def test_metrics_csv_states_each_runs_real_number_of_images(db):

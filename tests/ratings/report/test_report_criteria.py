@@ -52,20 +52,20 @@ def test_a_rating_and_a_comparison_sharing_a_key_keep_their_own_resamples(shared
     )
     rows = [
         c
-        for c in report["correlations"]["system"]
-        if c["criterion"] == "realism" and c["metric"] == "clip_score"
+        for c in report.correlations.system
+        if c.criterion == "realism" and c.metric == "clip_score"
     ]
-    by_protocol = {r["protocol"]: r for r in rows}
+    by_protocol = {r.protocol: r for r in rows}
     assert set(by_protocol) == {"rate", "compare"}
     rating = by_protocol["rate"]
-    assert rating["human_measure"] == "mean rating"
+    assert rating.human_measure == "mean rating"
     for name in ("spearman", "kendall", "pearson"):
         coef = getattr(expected, name)
-        assert rating[name]["low"] == pytest.approx(coef.low, abs=1e-12), name
-        assert rating[name]["high"] == pytest.approx(coef.high, abs=1e-12), name
+        assert getattr(rating, name).low == pytest.approx(coef.low, abs=1e-12), name
+        assert getattr(rating, name).high == pytest.approx(coef.high, abs=1e-12), name
     # The comparison's row is the Bradley-Terry score, with its own (different) interval.
-    assert by_protocol["compare"]["human_measure"] == "Bradley-Terry score"
-    assert by_protocol["compare"]["pearson"]["low"] != pytest.approx(rating["pearson"]["low"])
+    assert by_protocol["compare"].human_measure == "Bradley-Terry score"
+    assert by_protocol["compare"].pearson.low != pytest.approx(rating.pearson.low)
 
 
 def test_tables_are_rendered_from_one_column_specification_for_page_and_csv(shared_key):

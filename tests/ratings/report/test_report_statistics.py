@@ -45,16 +45,16 @@ def _report(built, **kw):
 def test_the_report_recovers_the_known_ordering_and_its_intervals_cover_the_truth(built):
     report = _report(built)
     truth = expected_ratings(MEANS)
-    for section in report["scores"]:
-        assert section["ranking"] == [3, 2, 1, 0], section["criterion"]
-        for row, expected in zip(section["models"], truth, strict=True):
-            assert row["low"] <= expected <= row["high"], (section["criterion"], row, expected)
-            assert row["n_prompts"] == 40 and row["n_ratings"] == 120
-    (pairwise,) = report["pairwise"]
-    assert pairwise["ranking"] == [3, 2, 1, 0]
+    for section in report.scores:
+        assert section.ranking == [3, 2, 1, 0], section.criterion
+        for row, expected in zip(section.models, truth, strict=True):
+            assert row.low <= expected <= row.high, (section.criterion, row, expected)
+            assert row.n_prompts == 40 and row.n_ratings == 120
+    (pairwise,) = report.pairwise
+    assert pairwise.ranking == [3, 2, 1, 0]
     centred = np.array(STRENGTHS) - np.mean(STRENGTHS)
-    for row, s in zip(pairwise["models"], centred, strict=True):
-        assert row["low"] <= s <= row["high"], (row, s)
+    for row, s in zip(pairwise.models, centred, strict=True):
+        assert row.low <= s <= row.high, (row, s)
 
 
 def test_scores_and_paired_tests_equal_direct_calls_on_the_same_ratings(built):
@@ -62,14 +62,14 @@ def test_scores_and_paired_tests_equal_direct_calls_on_the_same_ratings(built):
     sim = built.simulated["realism"]
     counts = resample_counts(40, RESAMPLES, 0)
     direct = model_means_bootstrap(sim.model_idx, sim.prompt_idx, sim.score, counts=counts)
-    rows = report["scores"][0]["models"]
-    np.testing.assert_allclose([r["mean"] for r in rows], direct.mean, rtol=1e-12)
-    np.testing.assert_allclose([r["low"] for r in rows], direct.low, rtol=1e-12)
-    np.testing.assert_allclose([r["high"] for r in rows], direct.high, rtol=1e-12)
+    rows = report.scores[0].models
+    np.testing.assert_allclose([r.mean for r in rows], direct.mean, rtol=1e-12)
+    np.testing.assert_allclose([r.low for r in rows], direct.low, rtol=1e-12)
+    np.testing.assert_allclose([r.high for r in rows], direct.high, rtol=1e-12)
     tests = paired_tests(sim.model_idx, sim.prompt_idx, sim.score, counts=counts)
-    sig = report["significance"][0]
+    sig = report.significance[0]
     np.testing.assert_allclose(
-        np.nan_to_num(np.array(sig["p_wilcoxon_holm"], dtype=float)),
+        np.nan_to_num(np.array(sig.p_wilcoxon_holm, dtype=float)),
         np.nan_to_num(tests.p_wilcoxon_holm),
     )
 
@@ -79,12 +79,12 @@ def test_krippendorff_alpha_equals_the_matrix_form_on_the_same_ratings(built):
     sim = built.simulated["relevance"]
     matrix = np.full((10, sim.item_idx.max() + 1), np.nan)
     matrix[sim.judge_idx, sim.item_idx] = sim.score
-    alpha = next(a for a in report["agreement"]["criteria"] if a["criterion"] == "relevance")
-    assert alpha["alpha"] == pytest.approx(krippendorff_alpha(matrix, level="ordinal"), abs=1e-12)
-    assert alpha["alpha_interval"] == pytest.approx(
+    alpha = next(a for a in report.agreement.criteria if a.criterion == "relevance")
+    assert alpha.alpha == pytest.approx(krippendorff_alpha(matrix, level="ordinal"), abs=1e-12)
+    assert alpha.alpha_interval == pytest.approx(
         krippendorff_alpha(matrix, level="interval"), abs=1e-12
     )
-    assert alpha["low"] < alpha["alpha"] < alpha["high"]
+    assert alpha.low < alpha.alpha < alpha.high
 
 
 def _bt_maximum_likelihood(wins: np.ndarray) -> np.ndarray:
@@ -101,44 +101,44 @@ def _bt_maximum_likelihood(wins: np.ndarray) -> np.ndarray:
 
 def test_bradley_terry_scores_equal_a_direct_maximum_likelihood_fit(built):
     report = _report(built)
-    (pairwise,) = report["pairwise"]
-    games = np.array(pairwise["games"], dtype=float)
-    rate = np.nan_to_num(np.array(pairwise["win_rate"], dtype=float))
+    (pairwise,) = report.pairwise
+    games = np.array(pairwise.games, dtype=float)
+    rate = np.nan_to_num(np.array(pairwise.win_rate, dtype=float))
     wins = rate * games
     reference = _bt_maximum_likelihood(wins)
-    np.testing.assert_allclose([r["score"] for r in pairwise["models"]], reference, atol=1e-3)
+    np.testing.assert_allclose([r.score for r in pairwise.models], reference, atol=1e-3)
 
 
 def test_correlations_equal_scipy_with_the_sign_convention(built):
     report = _report(built)
-    means = [r["mean"] for r in report["scores"][0]["models"]]
+    means = [r.mean for r in report.scores[0].models]
     fid = [42.0, 30.0, 31.0, 12.0]
     row = next(
-        c for c in report["correlations"]["system"]
-        if c["criterion"] == "realism" and c["metric"] == "fid"
+        c for c in report.correlations.system
+        if c.criterion == "realism" and c.metric == "fid"
     )  # fmt: skip
-    assert row["metric_negated"] is True
-    assert row["spearman"]["value"] == pytest.approx(stats.spearmanr(means, -np.array(fid))[0])
-    assert row["kendall"]["value"] == pytest.approx(stats.kendalltau(means, -np.array(fid))[0])
-    assert "models" in row["warning"]  # 4 models: warned plainly
+    assert row.metric_negated is True
+    assert row.spearman.value == pytest.approx(stats.spearmanr(means, -np.array(fid))[0])
+    assert row.kendall.value == pytest.approx(stats.kendalltau(means, -np.array(fid))[0])
+    assert "models" in row.warning  # 4 models: warned plainly
     clip_row = next(
-        c for c in report["correlations"]["system"]
-        if c["criterion"] == "relevance" and c["metric"] == "clip_score"
+        c for c in report.correlations.system
+        if c.criterion == "relevance" and c.metric == "clip_score"
     )  # fmt: skip
-    assert "metric resampled together" in clip_row["interval_method"]
+    assert "metric resampled together" in clip_row.interval_method
 
     sim = built.simulated["relevance"]
     per_image = np.bincount(sim.item_idx, weights=sim.score) / np.bincount(sim.item_idx)
     item = next(
-        c for c in report["correlations"]["item"]
-        if c["criterion"] == "relevance" and c["metric"] == "clip_score"
+        c for c in report.correlations.item
+        if c.criterion == "relevance" and c.metric == "clip_score"
     )  # fmt: skip
     clip = 20 + 2 * np.array(MEANS)[:, None] + np.random.default_rng(5).normal(0, 1.5, (4, 40))
-    assert item["n"] == 160
-    assert item["spearman"]["value"] == pytest.approx(
+    assert item.n == 160
+    assert item.spearman.value == pytest.approx(
         stats.spearmanr(per_image, clip.ravel())[0], abs=1e-12
     )
-    assert item["spearman"]["value"] > 0.3  # both follow the true means
+    assert item.spearman.value > 0.3  # both follow the true means
 
 
 def test_the_exclusion_switch_changes_what_is_counted(built):
@@ -148,14 +148,14 @@ def test_the_exclusion_switch_changes_what_is_counted(built):
     own = Rating.objects.filter(judge=judge).count()
     default = _report(built)
     everyone = _report(built, include_flagged=True)
-    assert default["meta"]["counts"]["ratings_used"] == total - own
-    assert everyone["meta"]["counts"]["ratings_used"] == total
-    used = sum(r["n_ratings"] for r in default["scores"][0]["models"])
-    used_all = sum(r["n_ratings"] for r in everyone["scores"][0]["models"])
+    assert default.meta.counts.ratings_used == total - own
+    assert everyone.meta.counts.ratings_used == total
+    used = sum(r.n_ratings for r in default.scores[0].models)
+    used_all = sum(r.n_ratings for r in everyone.scores[0].models)
     assert used < used_all == 480
-    table = {j["id"]: j for j in default["agreement"]["judges"]}
-    assert table[judge.pk]["included"] is False and table[judge.pk]["n_used"] == 0
-    assert default["meta"]["exclusions"]["judges_flagged_or_excluded"][0]["judge"] == "link:j0"
+    table = {j.id: j for j in default.agreement.judges}
+    assert table[judge.pk].included is False and table[judge.pk].n_used == 0
+    assert default.meta.exclusions.judges_flagged_or_excluded[0].judge == "link:j0"
 
 
 def _queries(campaign) -> int:
@@ -179,7 +179,7 @@ def test_a_cached_report_is_reused_until_a_new_rating_arrives(db):
     first = report_build(campaign=built.campaign, n_resamples=50, plots=False)
     with CaptureQueriesContext(connection) as ctx:
         again = report_build(campaign=built.campaign, n_resamples=50, plots=False)
-    assert again["meta"]["cache_key"] == first["meta"]["cache_key"]
+    assert again.meta.cache_key == first.meta.cache_key
     assert len(ctx) <= 4  # the key's queries only
     rating = Rating.objects.filter(item__campaign=built.campaign).first()
     rating.pk = None
@@ -187,20 +187,20 @@ def test_a_cached_report_is_reused_until_a_new_rating_arrives(db):
     Rating.objects.filter(judge=built.judges[-1], item=rating.item).delete()
     rating.save()
     fresh = report_build(campaign=built.campaign, n_resamples=50, plots=False)
-    assert fresh["meta"]["cache_key"] != first["meta"]["cache_key"]
+    assert fresh.meta.cache_key != first.meta.cache_key
     Judge.objects.filter(pk=built.judges[1].pk).update(excluded=True)
     excluded = report_build(campaign=built.campaign, n_resamples=50, plots=False)
-    assert excluded["meta"]["cache_key"] != fresh["meta"]["cache_key"]
+    assert excluded.meta.cache_key != fresh.meta.cache_key
 
 
 def test_a_campaign_without_ratings_gives_an_empty_report_that_says_so(db):
     built = build_campaign(n_prompts=3, name="empty", compare_scores=STRENGTHS)
     Rating.objects.filter(item__campaign=built.campaign).delete()
     report = report_build(campaign=built.campaign, n_resamples=20, use_cache=False)
-    assert report["meta"]["counts"]["ratings"] == 0
-    assert any("No ratings yet" in w for w in report["warnings"])
-    assert all(r["mean"] is None for r in report["scores"][0]["models"])
-    assert report["plots"]  # plots still draw (empty panels)
+    assert report.meta.counts.ratings == 0
+    assert any("No ratings yet" in w for w in report.warnings)
+    assert all(r.mean is None for r in report.scores[0].models)
+    assert report.plots  # plots still draw (empty panels)
 
 
 def test_grid_ratings_meet_vendi_per_prompt_at_item_level(db):
@@ -236,10 +236,10 @@ def test_grid_ratings_meet_vendi_per_prompt_at_item_level(db):
 
     report = report_build(campaign=built.campaign, use_cache=False, plots=False, n_resamples=50)
 
-    rows = [r for r in report["correlations"]["item"]
-            if r["criterion"] == "diversity" and r["metric"] == "vendi"]  # fmt: skip
-    assert len(rows) == 1 and rows[0]["n"] == 32
+    rows = [r for r in report.correlations.item
+            if r.criterion == "diversity" and r.metric == "vendi"]  # fmt: skip
+    assert len(rows) == 1 and rows[0].n == 32
     human = np.clip(np.round(1 + truth), 1, 5).ravel()
     expected = stats.spearmanr(human, truth.ravel()).statistic
-    assert rows[0]["spearman"]["value"] == pytest.approx(expected, abs=1e-12)
-    assert not report["correlations"]["notes"]
+    assert rows[0].spearman.value == pytest.approx(expected, abs=1e-12)
+    assert not report.correlations.notes
