@@ -326,7 +326,7 @@ def _warnings(report: Report) -> list[str]:
         out.append("No ratings yet (after exclusions): the human side of this report is empty.")
     for section in report.pairwise:
         if section.note:
-            out.append(f"{section.name}: {section.note}")
+            out.append(f"{section.name} (comparison): {section.note}")
     return out
 
 

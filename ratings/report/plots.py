@@ -134,12 +134,15 @@ def report_plots(report: Report) -> dict[str, str]:
     """Every plot of a report, name -> inline SVG."""
     plots: dict[str, str] = {}
     labels = report.labels
+    # An axis without a point is a picture of nothing: a criterion nobody answered gets no plot.
     for section in report.scores:
-        plots[f"scores-{section.protocol}-{section.criterion}"] = scores_plot(section)
+        if any(r.mean is not None for r in section.models):
+            plots[f"scores-{section.protocol}-{section.criterion}"] = scores_plot(section)
     for pairs in report.pairwise:
         if pairs.groups:
             plots[f"bt-{pairs.criterion}"] = scores_plot(pairs, value="score")
-        plots[f"winrate-{pairs.criterion}"] = heatmap_plot(pairs, labels)
+        if pairs.n_votes:
+            plots[f"winrate-{pairs.criterion}"] = heatmap_plot(pairs, labels)
     by_criterion: dict[str, list[CorrelationRow]] = {}
     names = {}
     for row in report.correlations.system:

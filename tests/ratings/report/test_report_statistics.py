@@ -200,7 +200,12 @@ def test_a_campaign_without_ratings_gives_an_empty_report_that_says_so(db):
     assert report.meta.counts.ratings == 0
     assert any("No ratings yet" in w for w in report.warnings)
     assert all(r.mean is None for r in report.scores[0].models)
-    assert report.plots  # plots still draw (empty panels)
+    # No axis without a point: nobody answered, so no score plot and no win-rate heatmap.
+    assert report.plots == {}
+    from ratings.report.present import report_view
+
+    view = report_view(report, thumb=lambda image_id: None)
+    assert [s["plot"] for s in view["scores"]] == [""] * len(report.scores)
 
 
 def test_grid_ratings_meet_vendi_per_prompt_at_item_level(db):
