@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import platform
 import time
 
@@ -40,6 +41,7 @@ from ratings.report.human import (
     significance_section,
 )
 from ratings.report.model import (
+    SCHEMA_DIGEST,
     BootstrapInfo,
     CampaignRef,
     Counts,
@@ -58,6 +60,7 @@ from ratings.report.plots import report_plots
 # 2: criterion identity, one-sided bounds, pairwise agreement; 3: failed runs; 4: typed model
 # (items as objects, protocol on agreement and item rows).
 REPORT_VERSION = 4
+logger = logging.getLogger(__name__)
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
 DEFAULT_CONFIDENCE = 0.95
@@ -95,6 +98,7 @@ def report_cache_key(
     runs = sorted(catalog.metric_runs_for_sets(set_ids=set_ids).values_list("id", "status"))
     state = [
         REPORT_VERSION,
+        SCHEMA_DIGEST,
         campaign.pk,
         campaign.status,
         campaign.reference_set_id,
@@ -131,7 +135,11 @@ def report_build(
         confidence=confidence,
     )
     if use_cache:
-        cached = cache.get(key)
+        try:
+            cached = cache.get(key)
+        except Exception:  # noqa: BLE001 - an entry that no longer unpickles is a miss
+            logger.warning("report cache entry %s unreadable; rebuilding", key, exc_info=True)
+            cached = None
         if isinstance(cached, Report) and (cached.plots or not plots):
             return cached
     report = report_compute(

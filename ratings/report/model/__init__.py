@@ -110,3 +110,22 @@ __all__ = [
     "Meta",
     "Report",
 ]
+
+
+def _schema_digest() -> str:
+    """A digest of every section's field names and types: changes whenever the shape does."""
+    import dataclasses
+    import hashlib
+
+    parts = []
+    for name in sorted(__all__):
+        cls = globals()[name]
+        if isinstance(cls, type) and dataclasses.is_dataclass(cls):
+            parts.append(
+                name + ":" + ",".join(f"{f.name}={f.type}" for f in dataclasses.fields(cls))
+            )
+    return hashlib.sha256(";".join(parts).encode()).hexdigest()[:16]
+
+
+# Part of the report's cache key: a cached report of an older shape is never read back.
+SCHEMA_DIGEST = _schema_digest()

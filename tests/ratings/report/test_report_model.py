@@ -251,3 +251,26 @@ def test_a_key_asked_as_rating_and_as_comparison_keeps_its_protocol_in_every_row
     loaded = json.loads(report_json(report))
     json_protocols = {(r["criterion"], r["protocol"]) for r in loaded["items"]}
     assert json_protocols == {("realism", "rate"), ("realism", "compare")}
+
+
+def test_the_cache_key_follows_the_models_shape(built, monkeypatch):
+    """A cached report of another shape is never read back as this one."""
+    import ratings.report as report_pkg
+    from ratings.report.model import _schema_digest
+
+    assert report_pkg.SCHEMA_DIGEST == _schema_digest()
+    key = report_pkg.report_cache_key(campaign=built.campaign, include_flagged=False)
+    monkeypatch.setattr(report_pkg, "SCHEMA_DIGEST", "another-shape")
+    assert report_pkg.report_cache_key(campaign=built.campaign, include_flagged=False) != key
+
+
+def test_an_unreadable_cache_entry_is_a_miss(built, monkeypatch):
+    """An entry that no longer unpickles (a class renamed) is rebuilt, not a traceback page."""
+    import ratings.report as report_pkg
+
+    def broken(key, default=None):
+        raise AttributeError("Can't get attribute 'OldRow' on <module 'ratings.report.model'>")
+
+    monkeypatch.setattr(report_pkg.cache, "get", broken)
+    report = report_build(campaign=built.campaign, n_resamples=RESAMPLES, plots=False)
+    assert isinstance(report, Report) and report.meta.counts.ratings > 0
