@@ -2,7 +2,9 @@
 
 Staff only, token or session authentication (the project's REST_FRAMEWORK defaults, as the
 catalog API): ``curl -H "Authorization: Token $TOKEN" .../api/campaigns/7/report/?format=csv``.
-``include_flagged=1`` includes flagged and excluded judges.
+``include_flagged=1`` includes flagged and excluded judges. With ``format=json``,
+``sections=scores,correlations`` keeps only those parts of the report (``meta`` always comes
+along); the full JSON of a large campaign is mostly its per-item rows (``items``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from rest_framework.views import APIView
 
 from ratings.models import Campaign
 from ratings.report import report_build
-from ratings.report.exports import CONTENT_TYPES, FORMATS, export_filename, report_export
+from ratings.report.exports import (
+    CONTENT_TYPES,
+    FORMATS,
+    ExportRefused,
+    export_filename,
+    json_sections,
+    report_export,
+    report_json,
+)
 
 
 class _FormatIsOurs(DefaultContentNegotiation):
@@ -38,12 +48,22 @@ class CampaignReport(APIView):
             return Response(
                 {"detail": f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}"}, status=400
             )
+        asked = request.query_params.get("sections")
+        if asked is not None and fmt != "json":
+            return Response({"detail": "sections applies to format=json only"}, status=400)
+        try:
+            sections = json_sections(asked)
+        except ExportRefused as exc:
+            return Response({"detail": str(exc)}, status=400)
         campaign = get_object_or_404(Campaign, pk=pk)
         include = request.query_params.get("include_flagged", "") in ("1", "true", "yes")
         report = report_build(campaign=campaign, include_flagged=include, plots=fmt == "html")
-        response = HttpResponse(
-            report_export(report, campaign=campaign, fmt=fmt), content_type=CONTENT_TYPES[fmt]
+        body = (
+            report_json(report, sections=sections).encode("utf-8")
+            if fmt == "json"
+            else report_export(report, campaign=campaign, fmt=fmt)
         )
+        response = HttpResponse(body, content_type=CONTENT_TYPES[fmt])
         if fmt != "json":
             response["Content-Disposition"] = (
                 f'attachment; filename="{export_filename(report, fmt)}"'

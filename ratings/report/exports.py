@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import io
 import json
 import secrets
@@ -61,9 +62,34 @@ def export_filename(report: Report, fmt: str) -> str:
     return f"report-{campaign.id}-{name.strip('-')[:60]}{flagged}.{EXTENSIONS[fmt]}"
 
 
-def report_json(report: Report) -> str:
-    """The whole report as JSON (without the SVG plots, which are drawn from it)."""
-    return json.dumps(report.to_json_dict(), indent=1, allow_nan=False, default=str)
+# What ``sections=`` may name: every part of the report but the plots (meta always comes along).
+JSON_SECTIONS = tuple(f.name for f in dataclasses.fields(Report) if f.name not in ("plots", "meta"))
+
+
+def json_sections(text: str | None) -> tuple[str, ...] | None:
+    """The sections asked for (``"scores,correlations"``), None for all; refuses unknown names."""
+    if text is None or not text.strip():
+        return None
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in JSON_SECTIONS]
+    if unknown:
+        raise ExportRefused(
+            f"unknown report section(s) {', '.join(map(repr, unknown))}: choose from "
+            + ", ".join(JSON_SECTIONS)
+        )
+    return names
+
+
+def report_json(report: Report, *, sections: tuple[str, ...] | None = None) -> str:
+    """The report as JSON (without the SVG plots, which are drawn from it).
+
+    ``sections`` keeps only those parts (and ``meta``, which says what they were computed from):
+    the full report of a large campaign is mostly its per-item rows.
+    """
+    body = report.to_json_dict()
+    if sections is not None:
+        body = {k: v for k, v in body.items() if k in sections or k == "meta"}
+    return json.dumps(body, indent=1, allow_nan=False, default=str)
 
 
 def report_html(report: Report) -> str:

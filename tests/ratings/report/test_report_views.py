@@ -91,6 +91,23 @@ def test_the_api_needs_a_staff_token(client, built, staff, member):
     assert bad.status_code == 400 and "csv, json, html" in bad.json()["detail"]
 
 
+def test_the_api_gives_only_the_sections_asked_for(client, built, staff):
+    token = Token.objects.create(user=staff)
+    auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    url = reverse("api-campaign-report", args=[built.campaign.pk])
+    full = client.get(url, **auth).json()
+    some = client.get(url + "?sections=scores,correlations", **auth)
+    assert some.status_code == 200
+    assert set(some.json()) == {"scores", "correlations", "meta"}
+    assert some.json()["scores"] == full["scores"]
+    assert len(some.content) < len(client.get(url, **auth).content) / 2  # items left behind
+    bad = client.get(url + "?sections=scores,itemz", **auth)
+    assert bad.status_code == 400
+    assert "'itemz'" in bad.json()["detail"] and "items" in bad.json()["detail"]
+    wrong = client.get(url + "?format=csv&sections=scores", **auth)
+    assert wrong.status_code == 400 and "json only" in wrong.json()["detail"]
+
+
 def test_the_button_starts_the_missing_metric_runs_once(client, built, staff):
     client.force_login(staff)
     url = reverse("report:compute_missing", args=[built.campaign.pk])
