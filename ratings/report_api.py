@@ -25,7 +25,6 @@ from ratings.report.exports import (
     export_filename,
     json_sections,
     report_export,
-    report_json,
 )
 
 
@@ -58,12 +57,10 @@ class CampaignReport(APIView):
         campaign = get_object_or_404(Campaign, pk=pk)
         include = request.query_params.get("include_flagged", "") in ("1", "true", "yes")
         report = report_build(campaign=campaign, include_flagged=include, plots=fmt == "html")
-        body = (
-            report_json(report, sections=sections).encode("utf-8")
-            if fmt == "json"
-            else report_export(report, campaign=campaign, fmt=fmt)
+        response = HttpResponse(
+            report_export(report, campaign=campaign, fmt=fmt, sections=sections),
+            content_type=CONTENT_TYPES[fmt],
         )
-        response = HttpResponse(body, content_type=CONTENT_TYPES[fmt])
         if fmt != "json":
             response["Content-Disposition"] = (
                 f'attachment; filename="{export_filename(report, fmt)}"'

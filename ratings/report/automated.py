@@ -35,15 +35,20 @@ def metric_order(names: set[str]) -> list[str]:
     return known + sorted(names - set(known))
 
 
+def runs_by_metric(runs: list[dict]) -> dict[str, dict[int, dict]]:
+    """The runs a report uses, by metric (in the catalogue's order), then by model index."""
+    grouped: dict[str, dict[int, dict]] = {}
+    for run in runs:
+        grouped.setdefault(run["metric"], {})[run["model"]] = run
+    return {metric: grouped[metric] for metric in metric_order(set(grouped))}
+
+
 def metrics_section(frame: Frame) -> MetricsSection:
     """Per metric and model: value, spread, interval, run id and provenance; what is missing."""
     d = frame.data
-    by_metric: dict[str, dict[int, dict]] = {}
-    for run in d.runs:
-        by_metric.setdefault(run["metric"], {})[run["model"]] = run
+    by_metric = runs_by_metric(d.runs)
     rows = []
-    for metric in metric_order(set(by_metric)):
-        runs = by_metric[metric]
+    for metric, runs in by_metric.items():
         info = metric_info(metric)
         rows.append(
             MetricRow(

@@ -23,14 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from metrics.engine.metadata import metric_info
 from ratings.models.campaigns import Protocol
 from ratings.report.automated import (
     lower_is_better,
     metric_label,
-    metric_order,
     per_grid_ratings,
     per_image_ratings,
+    runs_by_metric,
 )
 from ratings.report.human import Frame
 from ratings.report.model import (
@@ -87,9 +86,7 @@ def correlations_section(
 ) -> CorrelationsSection:
     """System-level and item-level correlations of every criterion with every metric."""
     d = frame.data
-    by_metric: dict[str, dict[int, dict]] = {}
-    for run in d.runs:
-        by_metric.setdefault(run["metric"], {})[run["model"]] = run
+    by_metric = runs_by_metric(d.runs)
     metric_reps = {m: _metric_replicates(frame, runs) for m, runs in by_metric.items()}
 
     notes = []
@@ -124,8 +121,7 @@ def correlations_section(
             and (frame.counts is None or reps.shape[0] != frame.n_resamples)
         ):
             reps = None
-        for metric in metric_order(set(by_metric)):
-            runs = by_metric[metric]
+        for metric, runs in by_metric.items():
             metric_values = np.array(
                 [
                     runs[k]["value"] if k in runs and runs[k]["value"] is not None else np.nan
@@ -173,9 +169,9 @@ def correlations_section(
         ids, mean, _ = per_image_ratings(frame, c)
         if ids.size == 0:
             continue
-        for metric in metric_order(set(by_metric)):
+        for metric, runs in by_metric.items():
             pairs_h, pairs_m = [], []
-            for run in by_metric[metric].values():
+            for run in runs.values():
                 if run["id"] not in d.run_items:
                     continue
                 images, vals = d.run_items[run["id"]]
@@ -204,7 +200,7 @@ def correlations_section(
             "Grid (diversity) criteria get an item-level correlation once a Vendi run exists "
             "for the models' sets (it stores the diversity of each prompt's images)."
         )
-    pairs = pairwise_agreement_rows(frame, by_metric, metric_order(set(by_metric)), metric_info)
+    pairs = pairwise_agreement_rows(frame, by_metric)
     return CorrelationsSection(
         system=system,
         item=item,
@@ -288,10 +284,10 @@ def _grid_item_correlations(
         if crit["protocol"] != Protocol.GRID:
             continue
         models, prompts, mean = per_grid_ratings(frame, c)
-        for metric in metric_order(set(by_metric)):
+        for metric, runs in by_metric.items():
             human, values = [], []
             for k, p, h in zip(models, prompts, mean, strict=True):
-                run = by_metric[metric].get(int(k))
+                run = runs.get(int(k))
                 value = run["per_prompt"].get(int(p)) if run else None
                 if value is not None:
                     human.append(h)

@@ -35,7 +35,7 @@ from metrics import selectors as catalog
 from metrics.engine.metadata import METRICS
 from ratings.models import Campaign
 from ratings.report import tables
-from ratings.report.builder import report_data_collect
+from ratings.report.builder import CHOICE_CODES, report_data_collect
 from ratings.report.model import Report
 from ratings.report.present import report_view
 from ratings.report.tables import MetricResult, PairTest, RatingRow, Table
@@ -133,7 +133,7 @@ def _csv(table: Table, rows: Iterable[Any]) -> str:
     return buf.getvalue()
 
 
-_CHOICES = {0: "first", 1: "second", 2: "tie", 3: "both_bad"}
+_CHOICES = {code: name for name, code in CHOICE_CODES.items()}  # the stored choice names
 
 
 def _raw_ratings(campaign: Campaign, report: Report) -> list[RatingRow]:
@@ -292,14 +292,16 @@ def report_csv_zip(report: Report, *, campaign: Campaign) -> bytes:
     return buf.getvalue()
 
 
-def report_export(report: Report, *, campaign: Campaign, fmt: str) -> bytes:
-    """The report in one of :data:`FORMATS` as bytes."""
+def report_export(
+    report: Report, *, campaign: Campaign, fmt: str, sections: tuple[str, ...] | None = None
+) -> bytes:
+    """The report in one of :data:`FORMATS` as bytes (``sections``: JSON only, see report_json)."""
     if fmt not in FORMATS:
         raise ExportRefused(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if fmt == "csv":
         return report_csv_zip(report, campaign=campaign)
     if fmt == "json":
-        return report_json(report).encode("utf-8")
+        return report_json(report, sections=sections).encode("utf-8")
     return report_html(report).encode("utf-8")
 
 

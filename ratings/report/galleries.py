@@ -38,6 +38,7 @@ def galleries_section(frame: Frame, *, per_gallery: int = PER_GALLERY) -> Galler
     d = frame.data
     rated: list[RatedGallery] = []
     disagreements: list[DisagreementGallery] = []
+    per_image = _per_image_values(frame)  # once per report, not per criterion
     for c, crit in enumerate(d.criteria):
         if crit["protocol"] != Protocol.RATE:
             continue
@@ -65,7 +66,7 @@ def galleries_section(frame: Frame, *, per_gallery: int = PER_GALLERY) -> Galler
                     ],
                 )
             )
-        disagreements += _disagreements(frame, crit, ids, mean, per_gallery)
+        disagreements += _disagreements(crit, ids, mean, per_image, per_gallery)
     return Galleries(
         rated=rated,
         disagreements=disagreements,
@@ -73,18 +74,31 @@ def galleries_section(frame: Frame, *, per_gallery: int = PER_GALLERY) -> Galler
     )
 
 
-def _disagreements(
-    frame: Frame, crit: dict, ids: np.ndarray, mean: np.ndarray, per_gallery: int
-) -> list[DisagreementGallery]:
+def _per_image_values(frame: Frame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per metric (by name): the image ids and values of every model's run, run after run."""
     d = frame.data
     by_metric: dict[str, list[dict]] = {}
     for run in d.runs:
         if run["id"] in d.run_items:
             by_metric.setdefault(run["metric"], []).append(run)
+    return {
+        metric: (
+            np.concatenate([d.run_items[r["id"]][0] for r in runs]),
+            np.concatenate([d.run_items[r["id"]][1] for r in runs]),
+        )
+        for metric, runs in sorted(by_metric.items())
+    }
+
+
+def _disagreements(
+    crit: dict,
+    ids: np.ndarray,
+    mean: np.ndarray,
+    per_image: dict[str, tuple[np.ndarray, np.ndarray]],
+    per_gallery: int,
+) -> list[DisagreementGallery]:
     out = []
-    for metric, runs in sorted(by_metric.items()):
-        images = np.concatenate([d.run_items[r["id"]][0] for r in runs])
-        values = np.concatenate([d.run_items[r["id"]][1] for r in runs])
+    for metric, (images, values) in per_image.items():
         pos = np.clip(np.searchsorted(ids, images), 0, ids.size - 1)
         hit = (ids[pos] == images) & np.isfinite(values)
         if hit.sum() < 3:

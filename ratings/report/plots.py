@@ -130,6 +130,11 @@ def heatmap_plot(section: PairwiseSection, labels: list[str]) -> str:
     return _svg(fig)
 
 
+def plot_key(kind: str, section: ScoreSection | PairwiseSection) -> str:
+    """The name of a section's plot in ``report.plots`` ("scores", "bt" or "winrate")."""
+    return f"{kind}-{section.protocol}-{section.criterion}"
+
+
 def report_plots(report: Report) -> dict[str, str]:
     """Every plot of a report, name -> inline SVG."""
     plots: dict[str, str] = {}
@@ -137,12 +142,12 @@ def report_plots(report: Report) -> dict[str, str]:
     # An axis without a point is a picture of nothing: a criterion nobody answered gets no plot.
     for section in report.scores:
         if any(r.mean is not None for r in section.models):
-            plots[f"scores-{section.protocol}-{section.criterion}"] = scores_plot(section)
+            plots[plot_key("scores", section)] = scores_plot(section)
     for pairs in report.pairwise:
         if pairs.groups:
-            plots[f"bt-{pairs.criterion}"] = scores_plot(pairs, value="score")
+            plots[plot_key("bt", pairs)] = scores_plot(pairs, value="score")
         if pairs.n_votes:
-            plots[f"winrate-{pairs.criterion}"] = heatmap_plot(pairs, labels)
+            plots[plot_key("winrate", pairs)] = heatmap_plot(pairs, labels)
     by_criterion: dict[str, list[CorrelationRow]] = {}
     names = {}
     for row in report.correlations.system:

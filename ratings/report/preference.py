@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from metrics.engine.metadata import metric_info
 from ratings.models.campaigns import Protocol
 from ratings.report.builder import NO_CHOICE
 from ratings.report.human import Frame
@@ -42,7 +43,7 @@ def _lookup(ids: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarr
 
 
 def pairwise_agreement_rows(
-    frame: Frame, by_metric: dict[str, dict[int, dict]], metric_order: list[str], info
+    frame: Frame, by_metric: dict[str, dict[int, dict]]
 ) -> list[PairAgreementRow]:
     """One row per compare criterion and per-image metric: accuracy, interval, ties, ceiling."""
     d = frame.data
@@ -57,11 +58,11 @@ def pairwise_agreement_rows(
         rows, items = rows[keep], items[keep]
         if rows.size == 0:
             continue
-        for metric in metric_order:
-            ids, values = _image_values(frame, by_metric[metric])
+        for metric, runs in by_metric.items():
+            ids, values = _image_values(frame, runs)
             if ids.size == 0:
                 continue  # a set-level metric has no per-image opinion on a pair
-            meta = info(metric)
+            meta = metric_info(metric)
             result = pairwise_agreement(
                 items,
                 frame.cluster[items],

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ratings.report.model import GapTile, NearTile, RatedTile, Report, ScoreRow
+from ratings.report.plots import plot_key
 from ratings.report.present_format import fmt, interval, pvalue
 from ratings.report.tables import (
     ALPHA,
@@ -57,7 +58,7 @@ def report_view(report: Report, *, thumb: Callable[[int], str | None]) -> dict[s
         {
             "name": s.name,
             "key": s.criterion,
-            "plot": plots.get(f"scores-{s.protocol}-{s.criterion}", ""),
+            "plot": plots.get(plot_key("scores", s), ""),
             "rows": SCORES.page_rows(sorted(s.models, key=_by_mean)),
         }
         for s in report.scores
@@ -71,8 +72,8 @@ def report_view(report: Report, *, thumb: Callable[[int], str | None]) -> dict[s
                 "key": p.criterion,
                 "note": p.note,
                 "counts": f"{p.n_votes} votes, {p.n_ties} ties, {p.n_both_bad} both bad",
-                "bt_plot": plots.get(f"bt-{p.criterion}", ""),
-                "heatmap": plots.get(f"winrate-{p.criterion}", ""),
+                "bt_plot": plots.get(plot_key("bt", p), ""),
+                "heatmap": plots.get(plot_key("winrate", p), ""),
                 "rows": BRADLEY_TERRY.page_rows(p.models),
                 "groups": [g.labels for g in p.groups],
                 "win_rate": _matrix(labels, lambda i, j, p=p: fmt(p.win_rate[i][j])),

@@ -343,13 +343,8 @@ METRICS = Table(
 
 
 def _of_model(rows: list[Any], name: str) -> Callable[[int], Any]:
-    """A column reading field ``name`` of the row of model index k (rows name their model)."""
-    by_model = {r.model: r for r in rows}
-    return lambda k: getattr(by_model[k], name) if k in by_model else None
-
-
-def _of_cell(cells: list[Any], name: str) -> Callable[[int], Any]:
-    return lambda k: getattr(cells[k], name) if cells[k] is not None else None
+    """A column reading field ``name`` of model k's entry (one per model, in model order)."""
+    return lambda k: getattr(rows[k], name) if rows[k] is not None else None
 
 
 def models_table(report: Report) -> Table:
@@ -382,5 +377,5 @@ def models_table(report: Report) -> Table:
         if any(f"{prefix}_{n}" in taken for n in names):
             prefix = f"metric_{row.metric}"
         for name in names:
-            cols.append(Column(f"{prefix}_{name}", f"{prefix}_{name}", _of_cell(row.models, name)))
+            cols.append(Column(f"{prefix}_{name}", f"{prefix}_{name}", _of_model(row.models, name)))
     return Table(tuple(cols))
