@@ -141,6 +141,7 @@ def _random_clip_l14(directory: Path, device) -> Path:
     from transformers import CLIPConfig, CLIPModel
 
     from tests.engine import clip_fixtures as cf
+    from tests.engine.preference_fixtures import build_processor_dir
 
     vocab = len(cf.tiny_vocab())
     config = CLIPConfig(
@@ -158,34 +159,23 @@ def _random_clip_l14(directory: Path, device) -> Path:
         model = CLIPModel(config)
     directory.mkdir(parents=True, exist_ok=True)
     model.to("cpu").save_pretrained(directory)
-    cf._write_tokenizer(directory)
-    processor = {
-        "image_processor_type": "CLIPImageProcessor", "do_resize": True,
-        "size": {"shortest_edge": 224}, "resample": 3, "do_center_crop": True,
-        "crop_size": {"height": 224, "width": 224}, "do_rescale": True,
-        "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": cf.OPENAI_CLIP_MEAN,
-        "image_std": cf.OPENAI_CLIP_STD, "do_convert_rgb": True,
-    }  # fmt: skip
-    (directory / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
-    return directory
+    return build_processor_dir(directory, size=224)  # the tests' tokenizer, CLIP preprocessing
 
 
 def clip_checkpoint(args, tmp: Path, device) -> tuple[str, str]:
     from metrics.engine.clip import DEFAULT_CLIP_MODEL, resolve_clip_dir
     from metrics.engine.weights import WeightsMissingError
 
-    if not args.quick:
-        try:
-            return str(resolve_clip_dir(args.clip_model or DEFAULT_CLIP_MODEL, download=False)), (
-                "real weights"
-            )
-        except WeightsMissingError:
-            if args.clip_model:
-                raise
     if args.quick:
         from tests.engine.clip_fixtures import build_tiny_clip
 
         return str(build_tiny_clip(tmp / "tiny-clip")), "the tests' tiny CLIP (random weights)"
+    try:
+        real = resolve_clip_dir(args.clip_model or DEFAULT_CLIP_MODEL, download=False)
+        return str(real), "real weights"
+    except WeightsMissingError:
+        if args.clip_model:
+            raise
     return str(_random_clip_l14(tmp / "clip-l14", device)), "ViT-L/14 with random weights"
 
 

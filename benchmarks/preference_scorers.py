@@ -87,7 +87,7 @@ def _rate(bundle, paths: list[Path], batch_size: int) -> tuple[float, np.ndarray
 
 def scorer_throughput(paths: list[Path], *, batch_size: int = 8) -> None:
     """Print images/s of clip_score, aesthetic, pickscore and hpsv2 on ``paths``."""
-    from metrics.engine.aesthetic import AestheticHead
+    from metrics.engine.aesthetic import LAYER_SIZES, AestheticHead
     from metrics.engine.hpsv2 import HpsImageProcessor
 
     n = len(paths)
@@ -96,9 +96,9 @@ def scorer_throughput(paths: list[Path], *, batch_size: int = 8) -> None:
     rate, emb = _rate(large, paths, batch_size)
     print(f"  clip_score (ViT-L/14 image tower)      {rate:7.2f} img/s")
     rng = np.random.default_rng(0)
-    sizes = (768, 1024, 128, 64, 16, 1)
     head = AestheticHead(
-        [(rng.normal(size=(o, i)) / np.sqrt(i), np.zeros(o)) for i, o in zip(sizes[:-1], sizes[1:], strict=True)],
+        [(rng.normal(size=(o, i)) / np.sqrt(i), np.zeros(o))
+         for i, o in zip(LAYER_SIZES[:-1], LAYER_SIZES[1:], strict=True)],
         sha256="random", name="random",
     )  # fmt: skip
     t = time.perf_counter()

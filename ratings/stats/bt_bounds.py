@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import optimize
+from scipy.sparse.csgraph import connected_components
 
 LOWER, UPPER = "lower", "upper"
 
@@ -26,20 +27,8 @@ LOWER, UPPER = "lower", "upper"
 def comparison_groups(games: np.ndarray, models: np.ndarray) -> list[np.ndarray]:
     """Connected groups of ``models`` in the graph "played at least one game" (sorted, largest first)."""
     linked = np.asarray(games)[np.ix_(models, models)] > 0
-    seen = np.zeros(models.size, dtype=bool)
-    groups = []
-    for start in range(models.size):
-        if seen[start]:
-            continue
-        seen[start] = True
-        stack, members = [start], [start]
-        while stack:
-            node = stack.pop()
-            for nxt in np.flatnonzero(linked[node] & ~seen):
-                seen[nxt] = True
-                stack.append(int(nxt))
-                members.append(int(nxt))
-        groups.append(np.sort(models[members]))
+    n_groups, label = connected_components(linked, directed=False)
+    groups = [np.sort(models[label == g]) for g in range(n_groups)]
     groups.sort(key=lambda g: (-g.size, g[0]))
     return groups
 

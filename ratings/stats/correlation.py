@@ -7,9 +7,11 @@ Spearman's asymptotic p = 0, the exact one is 1/3), so their p comes from the ex
 distribution: every one of the ``n!`` orderings of the metric values is enumerated (ties kept
 as they are), and the two-sided p is ``min(1, 2 min(P(T >= t), P(T <= t)))``, SciPy's
 ``permutation_test`` definition. Above that, SciPy's asymptotic p. Pearson keeps SciPy's
-t-distribution p. Each coefficient says which p it carries (``p_method``). Sign convention: the metric is oriented so that a *positive*
-correlation always means "the metric agrees with people": a lower-is-better metric (FID, KID,
-CMMD, LPIPS...) is negated before correlating, and the result says so in ``sign_note``.
+t-distribution p. Each coefficient says which p it carries (``p_method``).
+
+Sign convention: the metric is oriented so that a *positive* correlation always means "the
+metric agrees with people": a lower-is-better metric (FID, KID, CMMD, LPIPS...) is negated
+before correlating, and the result says so in ``sign_note``.
 
 System level (one point per model; HEIM, Lee et al. 2023, reports these). Resampling models
 would be meaningless with 3 to 10 models, so the intervals come from the prompt bootstrap
@@ -133,7 +135,7 @@ def exact_p_values(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     untied = np.unique(x).size == n and np.unique(y).size == n
     # Without ties the null distribution depends on n alone (ranks are 1..n whatever the
     # values): it is enumerated once per n and searched; with ties it is enumerated here.
-    nulls = _sorted_nulls(n) if untied else _nulls(x, y, sort=True)
+    nulls = _sorted_nulls(n) if untied else _nulls(x, y)
     observed = _nulls(x, y, identity_only=True)
     out = {}
     for name, null in nulls.items():
@@ -151,11 +153,11 @@ def exact_p_values(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 @lru_cache(maxsize=EXACT_MAX_N + 1)
 def _sorted_nulls(n: int) -> dict[str, np.ndarray | None]:
     ranks = np.arange(1.0, n + 1.0)
-    return _nulls(ranks, ranks, sort=True)
+    return _nulls(ranks, ranks)
 
 
-def _nulls(x: np.ndarray, y: np.ndarray, *, sort: bool = False, identity_only: bool = False):
-    """Spearman and Kendall tau-b of ``x`` against every ordering of ``y`` (or the data only).
+def _nulls(x: np.ndarray, y: np.ndarray, *, identity_only: bool = False):
+    """Spearman and Kendall tau-b of ``x`` against every ordering of ``y``, sorted (or the data only).
 
     Both are linear in the permuted side once its ranks (Spearman) or pair signs (Kendall) are
     known, and ties move with the values, so the denominators are the same for every ordering:
@@ -176,11 +178,7 @@ def _nulls(x: np.ndarray, y: np.ndarray, *, sort: bool = False, identity_only: b
         return {k: float(nums[k] / dens[k]) if dens[k] > 0 else float("nan") for k in nums}
     sign_y = np.sign(y[:, None] - y[None, :]).ravel()
     nums = {"spearman": ryc[_orderings(n)] @ rxc, "kendall": sign_y[_pair_cells(n)] @ sx}
-    out = {}
-    for k, num in nums.items():
-        null = num / dens[k] if dens[k] > 0 else None
-        out[k] = np.sort(null) if (sort and null is not None) else null
-    return out
+    return {k: np.sort(num / dens[k]) if dens[k] > 0 else None for k, num in nums.items()}
 
 
 def _point(x: np.ndarray, y: np.ndarray) -> dict[str, tuple[float, float, str]]:

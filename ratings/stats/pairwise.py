@@ -245,11 +245,11 @@ def bradley_terry(
     bound = [""] * m
     for group in groups:
         for k in group:
-            side = _one_sided(table.wins, k, group)
+            others = group[group != k]
+            side = _one_sided(table.wins, k, others)
             if not side:
                 continue
             bound[k] = side
-            others = group[group != k]
             games_k = table.games[k, others]
             limit = score_bound(games_k, score[others], confidence, side)
             low[k], high[k] = (limit, np.inf) if side == LOWER else (-np.inf, limit)
@@ -299,9 +299,8 @@ def _fit_group(
     return used, score, fit_scores(reps_wins, prior=fixed), int(np.count_nonzero(fixed > used))
 
 
-def _one_sided(wins: np.ndarray, k: int, group: np.ndarray) -> str:
-    """ "lower" when model ``k`` never lost within its group, "upper" when it never won."""
-    others = group[group != k]
+def _one_sided(wins: np.ndarray, k: int, others: np.ndarray) -> str:
+    """ "lower" when model ``k`` never lost to ``others`` (its group), "upper" when it never won."""
     if wins[others, k].sum() == 0:
         return LOWER
     if wins[k, others].sum() == 0:
