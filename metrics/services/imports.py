@@ -126,7 +126,7 @@ def image_set_import(
     entries = import_entries(path, archive_label, problems)
     try:
         rows, entries = manifest_rows(entries, manifest, manifest_label, problems)
-    except ManifestError as exc:
+    except (ArchiveError, ManifestError) as exc:  # unreadable (a corrupt zip entry) or unparsable
         raise ImportFailed([*problems, str(exc)]) from None
 
     staging = Staging()

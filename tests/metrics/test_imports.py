@@ -415,6 +415,23 @@ def test_a_corrupt_zip_is_refused(tmp_path, settings):
     assert_nothing_imported(settings)
 
 
+def test_a_zip_whose_manifest_is_corrupt_is_refused_naming_the_manifest(tmp_path, settings):
+    """A damaged manifest.csv inside the zip (bad CRC) is a listed problem, not a traceback."""
+    buf = io.BytesIO()
+    manifest = b"file,prompt\na.png,a red cube\n"
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.png", png_bytes(1))
+        zf.writestr("manifest.csv", manifest)
+    data = bytearray(buf.getvalue())
+    at = data.index(manifest)
+    data[at + 5] ^= 0xFF  # the stored bytes no longer match the CRC the zip recorded
+    archive = tmp_path / "damaged.zip"
+    archive.write_bytes(bytes(data))
+    message = import_fails(archive)
+    assert "manifest.csv" in message and "cannot be read" in message
+    assert_nothing_imported(settings)
+
+
 def test_jsonl_metadata_keeps_structured_values(tmp_path):
     folder = tmp_path / "j"
     write_images(folder, 1)
