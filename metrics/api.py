@@ -8,7 +8,6 @@ Training scripts push images with
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.urls import reverse
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -16,11 +15,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from metrics import selectors
-from metrics.forms import upload_too_large
+from metrics.forms import import_request_errors
 from metrics.models import Image, ImageSet, ImportJob, ModelUnderTest
 from metrics.services.import_jobs import import_job_create
 from metrics.services.imports import ImportFailed
-from metrics.services.manifest import text_problem
 
 
 class ModelUnderTestSerializer(serializers.ModelSerializer):
@@ -62,15 +60,7 @@ class ImportSerializer(serializers.Serializer):
     )
 
     def validate(self, data):
-        errors = {}
-        for name in ("archive", "manifest"):
-            upload = data.get(name)
-            if upload and upload.size > settings.EVALSITE_MAX_UPLOAD_BYTES:
-                errors[name] = upload_too_large(upload.size)
-        for name in ("set_name", "model_name", "model_version"):
-            bad = text_problem(data.get(name) or "", allow_newlines=False)
-            if bad:
-                errors[name] = f"This value {bad}."
+        errors = import_request_errors(data)
         if errors:
             raise serializers.ValidationError(errors)
         return data

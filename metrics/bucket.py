@@ -35,10 +35,6 @@ ADOPT_PREFIX = "adopt/"
 TRANSFER_CHUNK = 8 * 1024 * 1024
 
 
-def enabled() -> bool:
-    return "blobs" in settings.STORAGES
-
-
 def backend():
     return storages["blobs"]
 

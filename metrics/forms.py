@@ -28,15 +28,24 @@ class ImportForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        for name in ("archive", "manifest"):
-            upload = data.get(name)
-            if upload and upload.size > settings.EVALSITE_MAX_UPLOAD_BYTES:
-                self.add_error(name, upload_too_large(upload.size))
-        for name in ("set_name", "model_name", "model_version"):
-            bad = text_problem(data.get(name) or "", allow_newlines=False)
-            if bad:
-                self.add_error(name, f"This value {bad}.")
+        for name, message in import_request_errors(data).items():
+            self.add_error(name, message)
         return data
+
+
+def import_request_errors(data: dict) -> dict[str, str]:
+    """Field -> message for an import request's uploads over the limit and unstorable names
+    (the form and the API check the same)."""
+    errors = {}
+    for name in ("archive", "manifest"):
+        upload = data.get(name)
+        if upload and upload.size > settings.EVALSITE_MAX_UPLOAD_BYTES:
+            errors[name] = upload_too_large(upload.size)
+    for name in ("set_name", "model_name", "model_version"):
+        bad = text_problem(data.get(name) or "", allow_newlines=False)
+        if bad:
+            errors[name] = f"This value {bad}."
+    return errors
 
 
 def upload_too_large(size: int) -> str:

@@ -185,7 +185,7 @@ class RunStartForm(forms.Form):
             data["params"] = params_check(recipe, params_from_text(data.get("params") or ""))
         except ValueError as exc:
             self.add_error("params", str(exc))
-        if not (recipe.needs_reference or recipe.pairs_by_name):
+        if not recipe.takes_reference:
             # A reference chosen for a metric that takes none is ignored, not an error.
             data["reference_set"] = None
         return data

@@ -138,11 +138,16 @@ def blob_adopt(target: Path) -> bool:
     return True
 
 
+def _bucket_staging() -> Path:
+    """On a bucket, the local folder of imports' temporary files and pulled uploads (inside
+    the cache's folder; the hidden folder is not part of the cache)."""
+    return Path(settings.EVALSITE_BLOB_CACHE_DIR) / ".staging"
+
+
 def staging_dir() -> Path:
     """Folder of the temporary files of imports: inside the store, so a rename moves them in."""
     if remote():
-        # Checked locally, then uploaded; the hidden folder is not part of the cache.
-        folder = Path(settings.EVALSITE_BLOB_CACHE_DIR) / ".staging"
+        folder = _bucket_staging()  # checked locally, then uploaded
     else:
         folder = Path(settings.MEDIA_ROOT) / "images"
     folder.mkdir(parents=True, exist_ok=True)
@@ -286,11 +291,16 @@ def folder_pull(relfolder: str) -> Path:
     """A local folder with the files of ``relfolder`` (downloaded from a bucket)."""
     if not remote():
         return folder_local(relfolder)
-    local = Path(settings.EVALSITE_BLOB_CACHE_DIR) / ".staging" / relfolder.replace("/", "-")
+    local = _pulled(relfolder)
     local.mkdir(parents=True, exist_ok=True)
     for rel, _size, _mtime in _bucket().listing(relfolder + "/"):
         _bucket().download(rel, local / rel.rsplit("/", 1)[1])
     return local
+
+
+def _pulled(relfolder: str) -> Path:
+    """Where :func:`folder_pull` puts a bucket's upload folder on this host."""
+    return _bucket_staging() / relfolder.replace("/", "-")
 
 
 def folder_remove(relfolder: str) -> None:
@@ -300,6 +310,5 @@ def folder_remove(relfolder: str) -> None:
     if remote():
         for rel, _size, _mtime in list(_bucket().listing(relfolder + "/")):
             _bucket().delete(rel)
-        local = Path(settings.EVALSITE_BLOB_CACHE_DIR) / ".staging" / relfolder.replace("/", "-")
-        shutil.rmtree(local, ignore_errors=True)
+        shutil.rmtree(_pulled(relfolder), ignore_errors=True)
     shutil.rmtree(folder_local(relfolder), ignore_errors=True)

@@ -36,7 +36,7 @@ from typing import Any
 from django.conf import settings
 
 from metrics import storage
-from metrics.models import Image
+from metrics.models import Image, ImportJob
 from metrics.storage import TMP_PREFIX
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,14 @@ def blobs_collect(*, grace_seconds: int | None = None, dry_run: bool = False) ->
     if storage.remote():
         from metrics.services.blobs_bucket import bucket_collect
 
-        bucket_collect(cutoff, dry_run, report, _unreferenced_originals, _unreferenced_derivatives)
+        bucket_collect(
+            cutoff,
+            dry_run,
+            report,
+            _unreferenced_originals,
+            _unreferenced_derivatives,
+            _active_uploads,
+        )
         return report
     root = Path(settings.MEDIA_ROOT)
     _collect_tree(root, "images", cutoff, dry_run, report, _unreferenced_originals, "originals")
@@ -170,14 +177,10 @@ def _remove_if_still_old(path: Path, cutoff: float, dry_run: bool, move_aside=Tr
 
 def _collect_uploads(root: Path, cutoff: float, dry_run: bool, report: CollectReport) -> None:
     """Upload folders of import jobs that ended (or were deleted) and are older than the grace."""
-    from metrics.models import ImportJob
-
     folder = root / "imports"
     if not folder.is_dir():
         return
-    active = set(
-        ImportJob.objects.filter(status__in=ImportJob.ACTIVE).values_list("upload_dir", flat=True)
-    )
+    active = _active_uploads()
     for sub in folder.iterdir():
         rel = sub.relative_to(root).as_posix()
         if rel in active or sub.lstat().st_mtime >= cutoff:
@@ -187,3 +190,10 @@ def _collect_uploads(root: Path, cutoff: float, dry_run: bool, report: CollectRe
             shutil.rmtree(sub, ignore_errors=True)
         report.uploads.append(rel)
         report.bytes_freed += size
+
+
+def _active_uploads() -> set[str]:
+    """The upload folders (``imports/<token>``) of import jobs still queued or running."""
+    return set(
+        ImportJob.objects.filter(status__in=ImportJob.ACTIVE).values_list("upload_dir", flat=True)
+    )

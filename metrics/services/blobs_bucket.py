@@ -18,11 +18,16 @@ Unreferenced = Callable[[list[tuple[str, Any]]], list[Any]]
 
 
 def bucket_collect(
-    cutoff: float, dry_run: bool, report, originals: Unreferenced, derivatives: Unreferenced
+    cutoff: float,
+    dry_run: bool,
+    report,
+    originals: Unreferenced,
+    derivatives: Unreferenced,
+    active_uploads: Callable[[], set[str]],
 ) -> None:
     _collect_prefix("images/", cutoff, dry_run, report, originals, "originals", adopted=True)
     _collect_prefix("derivatives/", cutoff, dry_run, report, derivatives, "derivatives")
-    _collect_folders("imports/", cutoff, dry_run, report, "uploads", _active_uploads())
+    _collect_folders("imports/", cutoff, dry_run, report, "uploads", active_uploads())
     _collect_folders("exports/", cutoff, dry_run, report, "exports", set())
     # Adoption markers of imports long finished (their blobs are referenced or collected).
     for rel, _size, mtime in bucket.listing(bucket.ADOPT_PREFIX):
@@ -69,14 +74,6 @@ def _collect_folders(prefix, cutoff, dry_run, report, kind, active: set[str]) ->
                 bucket.delete(rel)
         getattr(report, kind).append(folder)
         report.bytes_freed += sum(s for _r, s, _m in objects)
-
-
-def _active_uploads() -> set[str]:
-    from metrics.models import ImportJob
-
-    return set(
-        ImportJob.objects.filter(status__in=ImportJob.ACTIVE).values_list("upload_dir", flat=True)
-    )
 
 
 def _pages(items, size: int = 1000):

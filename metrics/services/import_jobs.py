@@ -155,10 +155,11 @@ def import_jobs_resume(*, queue_size=None) -> list[int]:
         Q(status=ImportJob.Status.QUEUED, created_at__lt=stale)
         | Q(status=ImportJob.Status.RUNNING, heartbeat_at__lt=stale)
     )
-    ids = list(jobs.values_list("pk", flat=True))
-    if not ids:
+    found = list(jobs.values_list("pk", "status"))
+    if not found:
         return []
-    queued = set(jobs.filter(status=ImportJob.Status.QUEUED).values_list("pk", flat=True))
+    ids = [pk for pk, _status in found]
+    queued = {pk for pk, status in found if status == ImportJob.Status.QUEUED}
     if queued and (queue_size or broker_queue_size)("cpu") != 0:
         ids = [pk for pk in ids if pk not in queued]  # still waiting in the queue
     for pk in ids:

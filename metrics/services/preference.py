@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-KINDS = ("pickscore", "pickscore-text", "hpsv2", "hpsv2-text", "imagereward")
 PROMPTED_KINDS = ("imagereward",)  # features of (image, prompt) pairs
 PICKSCORE_DEFAULTS = {"pickscore_model": None, "pickscore_processor": None}
 HPS_DEFAULTS = {"hps_tokenizer": None}

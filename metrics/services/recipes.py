@@ -81,6 +81,11 @@ class Recipe:
         """A pixel pair metric can also pair the set with another set by file name."""
         return self.inputs == "pairs" and self.extractor is None
 
+    @property
+    def takes_reference(self) -> bool:
+        """The run keeps a second set: its reference, or the set to pair with by file name."""
+        return self.needs_reference or self.pairs_by_name
+
 
 # --- aggregations (engine calls) ------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -16,7 +16,7 @@ from metrics.services.preference import PROMPTED_KINDS, prompted_compute, prompt
 from metrics.services.recipes import Recipe, recipe_get, recipe_pair_values
 from metrics.services.runs.cache import feature_row, present_shas, text_sha256
 from metrics.services.runs.lifecycle import RunRefused
-from metrics.services.runs.queue import step_add_aggregate, steps_add_for_chunks
+from metrics.services.runs.queue import step_add_aggregate, step_add_once, steps_add_for_chunks
 from metrics.storage import blob_local
 
 Status = MetricRun.Status
@@ -261,9 +261,4 @@ def metric_run_aggregate_if_complete(*, step_id: int) -> bool:
         return False
     if steps.filter(kind=RunStep.Kind.AGGREGATE).exists():
         return False
-    try:
-        with transaction.atomic():
-            step_add_aggregate(run_id)
-    except IntegrityError:
-        return False
-    return True
+    return step_add_once(step_add_aggregate, run_id)

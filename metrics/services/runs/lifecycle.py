@@ -58,7 +58,7 @@ def metric_run_create(
             run = MetricRun.objects.create(
                 metric=recipe.name,
                 image_set=image_set,
-                reference_set=reference_set if _takes_reference(recipe) else None,
+                reference_set=reference_set if recipe.takes_reference else None,
                 params=full_params,
                 created_by=creator,
                 idempotency_key=idempotency_key,
@@ -70,10 +70,6 @@ def metric_run_create(
         # The same key in a concurrent request: that one won.
         return MetricRun.objects.get(created_by=creator, idempotency_key=idempotency_key)
     return run
-
-
-def _takes_reference(recipe: Recipe) -> bool:
-    return recipe.needs_reference or recipe.pairs_by_name
 
 
 def _check_pairs_by_name(recipe: Recipe, image_set: ImageSet, other: ImageSet) -> None:
@@ -103,7 +99,7 @@ def _check_inputs(recipe: Recipe, image_set: ImageSet, reference_set: ImageSet |
             raise RunRefused("the reference set must differ from the set")
         if not reference_set.images.exists():
             raise RunRefused(f"reference set {reference_set.name!r} has no images")
-    if recipe.inputs == "pairs" and reference_set is not None and recipe.pairs_by_name:
+    if recipe.pairs_by_name and reference_set is not None:
         _check_pairs_by_name(recipe, image_set, reference_set)
     elif recipe.inputs == "pairs":
         unpaired = images.filter(source__isnull=True).count()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from django.db import IntegrityError, transaction
+
 from metrics.models import RunStep
 from metrics.services.runs.steps import step_add, steps_add_chunks
 
@@ -15,6 +19,21 @@ def step_add_plan(run_id: int) -> RunStep:
 
 def step_add_aggregate(run_id: int) -> RunStep:
     return step_add(run_id=run_id, kind=RunStep.Kind.AGGREGATE, queue=CPU)
+
+
+def step_add_once(add: Callable[[int], RunStep], run_id: int) -> bool:
+    """``add(run_id)`` (the plan or the aggregation: one of each per run); False when the run
+    has that step already.
+
+    In a savepoint of its own: losing to a concurrent adder (the unique constraint) leaves
+    the caller's transaction usable.
+    """
+    try:
+        with transaction.atomic():
+            add(run_id)
+    except IntegrityError:
+        return False
+    return True
 
 
 def steps_add_for_chunks(run_id: int, chunks: list, *, queue: str) -> list[int]:

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from metrics.models import MetricRun, RunStep, WorkerBeat
+from metrics.services.runs.queue import step_add_aggregate, step_add_once, step_add_plan
 from metrics.services.runs.steps import steps_send
 
 log = logging.getLogger(__name__)
@@ -105,16 +105,10 @@ def metric_runs_sweep(
 
 def _give_orphans_a_plan(report: SweepReport) -> None:
     """Active runs with no step at all (created before steps existed) get their plan."""
-    from metrics.services.runs.queue import step_add_plan
-
     orphans = MetricRun.objects.filter(status__in=MetricRun.ACTIVE, steps__isnull=True)
     for run_id in orphans.values_list("pk", flat=True):
-        try:
-            with transaction.atomic():
-                step_add_plan(run_id)
-        except IntegrityError:
-            continue
-        report.planned.append(run_id)
+        if step_add_once(step_add_plan, run_id):
+            report.planned.append(run_id)
 
 
 def _give_finished_runs_an_aggregation(report: SweepReport) -> None:
@@ -122,8 +116,6 @@ def _give_finished_runs_an_aggregation(report: SweepReport) -> None:
 
     Chunk completion adds it already; this covers a process that died in between.
     """
-    from metrics.services.runs.queue import step_add_aggregate
-
     candidates = (
         MetricRun.objects.filter(status=MetricRun.Status.RUNNING)
         .annotate(
@@ -134,12 +126,8 @@ def _give_finished_runs_an_aggregation(report: SweepReport) -> None:
         .filter(open_steps=0, plans_done=1, aggregations=0)
     )
     for run_id in candidates.values_list("pk", flat=True):
-        try:
-            with transaction.atomic():
-                step_add_aggregate(run_id)
-        except IntegrityError:
-            continue
-        report.aggregated.append(run_id)
+        if step_add_once(step_add_aggregate, run_id):
+            report.aggregated.append(run_id)
 
 
 def live_workers(*, within_s: float | None = None) -> list[WorkerBeat]:
