@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from metrics.engine.embeddings import feature_rows
+from metrics.engine.preference import per_image_result, read_checkpoint
 from metrics.engine.result import MetricResult
 from metrics.engine.weights import WeightsSpec, file_sha256, register, weights_path
 
@@ -79,17 +80,8 @@ def load_aesthetic_head(
     path: str | Path | None = None, *, download: bool | None = None
 ) -> AestheticHead:
     """Load the head from its published state-dict file (found or fetched by the weights manager)."""
-    import torch
-
     file = weights_path(AESTHETIC_HEAD, path, download=download)
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"{file} is not a readable state dict ({type(exc).__name__}: {exc})"
-        ) from None
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+    state = read_checkpoint(file)
     layers = []
     expected = list(zip(LAYER_SIZES[:-1], LAYER_SIZES[1:], strict=True))
     for index, (n_in, n_out) in zip(LINEAR_INDICES, expected, strict=True):
@@ -136,8 +128,6 @@ def aesthetic_from_embeddings(
     provenance: dict | None = None,
 ) -> MetricResult:
     """Mean aesthetic score with per-image values and a seeded 95% bootstrap interval."""
-    from metrics.engine.preference import per_image_result
-
     return per_image_result(
         "aesthetic",
         aesthetic_scores(image_embeddings, head),

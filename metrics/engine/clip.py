@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from metrics.engine.model_cache import ModelCache
 from metrics.engine.weights import WeightsMissingError, file_sha256, offline
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-large-patch14"
@@ -188,8 +189,7 @@ class ClipBundle:
         }
 
 
-_CACHE: dict[tuple[str, str], ClipBundle] = {}
-_CACHE_LOCK = threading.Lock()
+_CACHE = ModelCache()
 
 
 def _image_processor_class():
@@ -212,29 +212,29 @@ def load_clip(
     from metrics.engine.device import resolve_device
 
     dev = resolve_device(device)
-    key = (str(name), str(dev))
-    with _CACHE_LOCK:
-        bundle = _CACHE.get(key)
-        if bundle is not None:
-            return bundle
-        directory = resolve_clip_dir(name, download=download)
-        bundle = _load_from_dir(str(name), directory, dev)
-        _CACHE[key] = bundle
-        return bundle
+    return _CACHE.get_or_load(
+        (str(name), str(dev)),
+        lambda: _load_from_dir(str(name), resolve_clip_dir(name, download=download), dev),
+    )
 
 
-def _load_from_dir(name: str, directory: Path, dev) -> ClipBundle:
+def _load_from_dir(
+    name: str, directory: Path, dev, processor_dir: Path | None = None
+) -> ClipBundle:
+    """The bundle of checkpoint ``directory``; preprocessing and tokenizer from ``processor_dir``
+    when they live apart (PickScore reads them from another repository), else from ``directory``."""
     import torch
     from transformers import CLIPModel, CLIPTokenizer
     from transformers.utils import logging as hf_logging
 
+    processor_dir = processor_dir or directory
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # the loading bar would clutter our own progress on stderr
     try:
         # float32 explicitly: transformers 5 would otherwise keep the checkpoint's stored dtype.
         model = CLIPModel.from_pretrained(directory, dtype=torch.float32)
-        image_processor = _image_processor_class().from_pretrained(directory)
-        tokenizer = CLIPTokenizer.from_pretrained(directory)
+        image_processor = _image_processor_class().from_pretrained(processor_dir)
+        tokenizer = CLIPTokenizer.from_pretrained(processor_dir)
     except Exception as exc:
         raise _missing(name, f"loading {directory} failed ({type(exc).__name__}: {exc})") from None
     finally:
@@ -260,8 +260,7 @@ def _load_from_dir(name: str, directory: Path, dev) -> ClipBundle:
 
 def clear_cache() -> None:
     """Forget every loaded model (tests; freeing GPU memory: then call ``device.free_memory()``)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 # ----------------------------------------------------------------------------- embeddings
@@ -283,23 +282,6 @@ def _features(output: Any, kind: str):
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def embed_images(bundle: ClipBundle, images: Sequence[Any], *, batch_size: int = 32) -> np.ndarray:
-    """Raw (not normalised) float32 image embeddings ``[n, dim]`` of decoded PIL RGB images."""
-    import torch
-
-    out = np.empty((len(images), bundle.embedding_dim), dtype=np.float32)
-    row = 0
-    for batch in _batches(list(images), batch_size):
-        pixels = bundle.image_processor(images=list(batch), return_tensors="pt")["pixel_values"]
-        with bundle.lock, torch.inference_mode():
-            emb = _features(
-                bundle.model.get_image_features(pixel_values=pixels.to(bundle.device)), "image"
-            )
-        out[row : row + len(batch)] = emb.float().cpu().numpy()
-        row += len(batch)
-    return out
 
 
 def _image_forward(bundle: ClipBundle, pixels: Any) -> dict[str, Any]:
@@ -347,21 +329,42 @@ def count_truncated(bundle: ClipBundle, texts: Sequence[str]) -> int:
     return sum(1 for n in lengths if n > bundle.max_text_tokens)
 
 
+def truncation_extra(bundle: ClipBundle, truncated: int, total: int) -> dict[str, Any]:
+    """A result's ``extra`` entries for ``truncated`` of ``total`` prompts cut at the token limit."""
+    notes = [_truncation_note(bundle, truncated, total)] if truncated else []
+    return {"truncated_prompts": truncated, "notes": notes}
+
+
+def _truncation_note(bundle: ClipBundle, truncated: int, total: int) -> str:
+    return (
+        f"{truncated} of {total} prompts are longer than CLIP's {bundle.max_text_tokens} "
+        "tokens and were truncated"
+    )
+
+
+def clip_text_embeddings_counted(
+    bundle: ClipBundle, texts: Sequence[str], *, batch_size: int = 256
+) -> tuple[np.ndarray, int]:
+    """Raw float32 text embeddings ``[n, dim]`` and how many prompts were truncated (no warning:
+    the caller records the count in its result, see :func:`truncation_extra`)."""
+    texts = [str(t) for t in texts]
+    return _text_embeddings(bundle, texts, batch_size), count_truncated(bundle, texts)
+
+
 def clip_text_embeddings(
     bundle: ClipBundle, texts: Sequence[str], *, batch_size: int = 256
 ) -> np.ndarray:
     """Raw float32 text embeddings ``[n, dim]``; prompts over the token limit are truncated with a warning."""
-    import torch
-
     texts = [str(t) for t in texts]
     truncated = count_truncated(bundle, texts)
     if truncated:
-        warnings.warn(
-            f"{truncated} of {len(texts)} prompts are longer than CLIP's "
-            f"{bundle.max_text_tokens} tokens and were truncated",
-            UserWarning,
-            stacklevel=2,
-        )
+        warnings.warn(_truncation_note(bundle, truncated, len(texts)), UserWarning, stacklevel=2)
+    return _text_embeddings(bundle, texts, batch_size)
+
+
+def _text_embeddings(bundle: ClipBundle, texts: list[str], batch_size: int) -> np.ndarray:
+    import torch
+
     out = np.empty((len(texts), bundle.embedding_dim), dtype=np.float32)
     row = 0
     for batch in _batches(texts, batch_size):

@@ -18,7 +18,6 @@ float64 from the raw float32 embeddings.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -159,25 +158,6 @@ def directional_similarity_from_embeddings(
 # ----------------------------------------------------------------------------- over files
 
 
-def _text_embeddings_noting(bundle, texts: Sequence[str]) -> tuple[np.ndarray, int]:
-    from metrics.engine.clip import clip_text_embeddings, count_truncated
-
-    truncated = count_truncated(bundle, texts)
-    with warnings.catch_warnings():
-        # We report the count in the result instead of a warning on stderr.
-        warnings.simplefilter("ignore", UserWarning)
-        return clip_text_embeddings(bundle, texts), truncated
-
-
-def _truncation_notes(bundle, truncated: int, total: int) -> list[str]:
-    if not truncated:
-        return []
-    return [
-        f"{truncated} of {total} prompts are longer than CLIP's {bundle.max_text_tokens} "
-        "tokens and were truncated"
-    ]
-
-
 def clip_score_paths(
     paths: Sequence[str | Path],
     prompts: Sequence[str],
@@ -191,7 +171,11 @@ def clip_score_paths(
     provenance: dict | None = None,
 ) -> MetricResult:
     """CLIP score of image files against their prompts (same order), with ``bundle`` from ``load_clip``."""
-    from metrics.engine.clip import clip_image_embeddings
+    from metrics.engine.clip import (
+        clip_image_embeddings,
+        clip_text_embeddings_counted,
+        truncation_extra,
+    )
 
     if len(paths) != len(prompts):
         raise ValueError(
@@ -200,7 +184,7 @@ def clip_score_paths(
     img = clip_image_embeddings(
         bundle, paths, batch_size=batch_size, workers=workers, progress=progress
     )
-    txt, truncated = _text_embeddings_noting(bundle, prompts)
+    txt, truncated = clip_text_embeddings_counted(bundle, prompts)
     result = clip_score_from_embeddings(
         img,
         txt,
@@ -209,8 +193,7 @@ def clip_score_paths(
         seed=seed,
         provenance={**bundle.provenance(), **(provenance or {})},
     )
-    result.extra["truncated_prompts"] = truncated
-    result.extra["notes"] = _truncation_notes(bundle, truncated, len(prompts))
+    result.extra.update(truncation_extra(bundle, truncated, len(prompts)))
     return result
 
 
@@ -229,7 +212,11 @@ def directional_similarity_paths(
     provenance: dict | None = None,
 ) -> MetricResult:
     """Directional similarity of (source, edited) image files and their captions, pair by pair."""
-    from metrics.engine.clip import clip_image_embeddings
+    from metrics.engine.clip import (
+        clip_image_embeddings,
+        clip_text_embeddings_counted,
+        truncation_extra,
+    )
 
     n = len(source_paths)
     if not (len(edited_paths) == len(source_captions) == len(edited_captions) == n):
@@ -243,7 +230,7 @@ def directional_similarity_paths(
     edit = clip_image_embeddings(
         bundle, edited_paths, batch_size=batch_size, workers=workers, progress=progress
     )
-    texts, truncated = _text_embeddings_noting(bundle, [*source_captions, *edited_captions])
+    texts, truncated = clip_text_embeddings_counted(bundle, [*source_captions, *edited_captions])
     result = directional_similarity_from_embeddings(
         src,
         edit,
@@ -254,6 +241,5 @@ def directional_similarity_paths(
         seed=seed,
         provenance={**bundle.provenance(), **(provenance or {})},
     )
-    result.extra["truncated_prompts"] = truncated
-    result.extra["notes"] = _truncation_notes(bundle, truncated, 2 * n)
+    result.extra.update(truncation_extra(bundle, truncated, 2 * n))
     return result

@@ -32,8 +32,14 @@ from typing import Any
 import numpy as np
 
 from metrics.engine.clip import ClipBundle
-from metrics.engine.device import resolve_device
 from metrics.engine.model_cache import ModelCache
+from metrics.engine.preference import (
+    load_checked,
+    openai_normalised,
+    prompt_scores_paths,
+    read_checkpoint,
+    resolve_processor_dir,
+)
 from metrics.engine.weights import WeightsSpec, file_sha256, register, weights_path
 
 HPS_V21 = register(
@@ -49,8 +55,6 @@ MODEL_NAME = "hpsv2.1"
 IMAGE_SIZE = 224
 VISION_HEADS = 16  # ViT-H-14: width 1280 / head width 80
 TEXT_HEADS = 16
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 PREPROCESSING = "hps-resize-longest-pad-224"
 
 
@@ -76,10 +80,7 @@ def resize_max_pad(image, size: int = IMAGE_SIZE):
 
 def preprocess(image, size: int = IMAGE_SIZE) -> np.ndarray:
     """One decoded RGB PIL image as HPS v2's float32 ``[3, size, size]`` network input."""
-    x = np.asarray(resize_max_pad(image.convert("RGB"), size), dtype=np.float32) / np.float32(255)
-    mean = np.asarray(OPENAI_MEAN, dtype=np.float32)
-    std = np.asarray(OPENAI_STD, dtype=np.float32)
-    return np.ascontiguousarray(((x - mean) / std).transpose(2, 0, 1))
+    return openai_normalised(resize_max_pad(image.convert("RGB"), size))
 
 
 class HpsImageProcessor:
@@ -101,18 +102,8 @@ class HpsImageProcessor:
 
 def read_state_dict(path: str | Path) -> dict[str, Any]:
     """The OpenCLIP state dict inside an HPS checkpoint (``{"state_dict": ...}`` or a bare one)."""
-    import torch
-
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"{path} is not a readable torch checkpoint ({type(exc).__name__}: {exc})"
-        ) from None
-    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or "visual.conv1.weight" not in {
-        k.removeprefix("module.") for k in state
-    }:
+    state = read_checkpoint(path)
+    if "visual.conv1.weight" not in {k.removeprefix("module.") for k in state}:
         raise ValueError(f"{path} holds no OpenCLIP state dict (no visual.conv1.weight)")
     return state
 
@@ -127,30 +118,10 @@ def build_model(
     from metrics.engine.openclip_keys import config_from_openclip, openclip_to_hf
 
     config = config_from_openclip(state, vision_heads=vision_heads, text_heads=text_heads)
-    mapped = {k: v.float() for k, v in openclip_to_hf(state).items()}
     with torch.device("meta"):
         model = CLIPModel(config)
-    missing, unexpected = _key_differences(model, mapped)
-    if missing or unexpected:
-        raise ValueError(
-            f"the checkpoint does not fit a CLIP model: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
-    model.load_state_dict(mapped, strict=False, assign=True)
-    # Non-persistent buffers (position ids) are not in any checkpoint: rebuild them.
-    for module in (model.vision_model.embeddings, model.text_model.embeddings):
-        n = module.position_embedding.weight.shape[0]
-        module.register_buffer("position_ids", torch.arange(n).expand((1, -1)), persistent=False)
+    load_checked(model, openclip_to_hf(state), "CLIP model")
     return model.eval()
-
-
-def _key_differences(model, mapped: dict[str, Any]) -> tuple[list[str], list[str]]:
-    expected = {
-        k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("position_ids")
-    }
-    missing = sorted(set(expected) - set(mapped))
-    unexpected = sorted(set(mapped) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(mapped) if tuple(mapped[k].shape) != expected[k])
-    return missing + [f"{k} (shape)" for k in wrong], unexpected
 
 
 _CACHE = ModelCache()
@@ -171,7 +142,7 @@ def load_hpsv2(
     """
     from transformers import CLIPTokenizer
 
-    from metrics.engine.preference import resolve_processor_dir
+    from metrics.engine.device import resolve_device
 
     file = weights_path(HPS_V21, path, download=download)
     dev = resolve_device(device)
@@ -211,8 +182,6 @@ def provenance(bundle: ClipBundle) -> dict[str, Any]:
 
 def hpsv2_paths(paths, prompts, *, bundle: ClipBundle, **kw):
     """HPS v2.1 of image files against their prompts (same order); see :func:`prompt_scores_paths`."""
-    from metrics.engine.preference import prompt_scores_paths
-
     return prompt_scores_paths(
         "hpsv2", paths, prompts, bundle=bundle, scale=1.0, provenance=provenance(bundle), **kw
     )

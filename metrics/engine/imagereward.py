@@ -35,12 +35,20 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from metrics.engine.model_cache import ModelCache
+from metrics.engine.preference import (
+    load_checked,
+    openai_normalised,
+    per_image_result,
+    read_checkpoint,
+    resolve_processor_dir,
+)
 from metrics.engine.weights import WeightsSpec, file_sha256, register, weights_path
 
 IMAGEREWARD = register(
@@ -59,8 +67,6 @@ REWARD_STD = 1.0333394966054072
 VISION_HEADS = 16  # BLIP ViT-L
 TEXT_HEADS = 12  # BERT-base
 IMAGE_SIZE = 224
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 PREPROCESSING = "torchvision-resize-bicubic-centercrop-224"
 HEAD_INDICES = (0, 2, 4, 6, 7)
 # Tensors the reference loads but never uses to score (contrastive projections, saved buffers).
@@ -83,9 +89,7 @@ def preprocess(image, size: int = IMAGE_SIZE) -> np.ndarray:
         image = image.resize((new_w, new_h), Image.BICUBIC)
     top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
     image = image.crop((left, top, left + size, top + size))
-    x = np.asarray(image, dtype=np.float32) / np.float32(255)
-    x = (x - np.asarray(OPENAI_MEAN, dtype=np.float32)) / np.asarray(OPENAI_STD, dtype=np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    return openai_normalised(image)
 
 
 # ----------------------------------------------------------------------------- key mapping
@@ -181,29 +185,6 @@ def configs(
     return vision_config, text_config
 
 
-def _load_into(model, state: dict, what: str) -> None:
-    import torch
-
-    expected = {
-        k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("position_ids")
-    }
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != expected[k])
-    if missing or unexpected or wrong:
-        raise ValueError(
-            f"the {what} of the checkpoint does not fit: missing {missing[:4]}, unexpected "
-            f"{unexpected[:4]}, wrong shape {wrong[:4]}"
-        )
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False, assign=True)
-    for module in model.modules():  # non-persistent position ids: rebuilt, never loaded
-        ids = getattr(module, "position_ids", None)
-        if isinstance(ids, torch.Tensor) and ids.is_meta:
-            module.register_buffer(
-                "position_ids", torch.arange(ids.shape[-1]).expand((1, -1)), persistent=False
-            )
-
-
 class ImageRewardModel:
     """The vision tower, the cross-attending text tower and the reward head, in eval mode."""
 
@@ -226,8 +207,8 @@ class ImageRewardModel:
         with torch.device("meta"):
             self.vision = BlipVisionModel(v_config)
             self.text = BlipTextModel(t_config, add_pooling_layer=False)
-        _load_into(self.vision, vision, "vision tower")
-        _load_into(self.text, text, "text tower")
+        load_checked(self.vision, vision, "vision tower")
+        load_checked(self.text, text, "text tower")
         self.vision.eval()
         self.text.eval()
         try:
@@ -315,6 +296,10 @@ class ImageRewardScorer:
         import torch
 
         pixels = torch.from_numpy(np.stack([preprocess(i, self.model.image_size) for i in images]))
+        return self.score_pixels(pixels, prompts)
+
+    def score_pixels(self, pixels, prompts: Sequence[str]) -> np.ndarray:
+        """Rewards (float64) of pixels from :func:`preprocess`, ``[n, 3, size, size]``, each with its prompt."""
         tokens = self.tokenizer(
             list(prompts),
             padding="max_length",
@@ -344,10 +329,7 @@ def load_imagereward(
     text_heads: int = TEXT_HEADS,
 ) -> ImageRewardScorer:
     """ImageReward from its checkpoint (found or fetched by the weights manager), loaded once."""
-    import torch
-
     from metrics.engine.device import resolve_device
-    from metrics.engine.preference import resolve_processor_dir
 
     file = weights_path(IMAGEREWARD, path, download=download)
     dev = resolve_device(device)
@@ -355,19 +337,17 @@ def load_imagereward(
 
     def load() -> ImageRewardScorer:
         tok_dir = resolve_processor_dir(tokenizer, download=download, files=TOKENIZER_FILES)
-        try:
-            state = torch.load(file, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(
-                f"{file} is not a readable torch checkpoint ({type(exc).__name__}: {exc})"
-            ) from None
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-        if not isinstance(state, dict):
-            raise ValueError(f"{file} holds no state dict")
+        state = read_checkpoint(file)
         model = ImageRewardModel(state, vision_heads=vision_heads, text_heads=text_heads).to(dev)
         return ImageRewardScorer(model, load_tokenizer(tok_dir), dev, file_sha256(file), tokenizer)
 
     return _CACHE.get_or_load(key, load)
+
+
+def _file_pixels(path: Path, *, size: int) -> np.ndarray:
+    from metrics.engine.images import decode_rgb
+
+    return preprocess(decode_rgb(path), size)
 
 
 def imagereward_paths(
@@ -381,20 +361,30 @@ def imagereward_paths(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ):
-    """ImageReward of image files against their prompts (same order), mean and per image."""
-    from metrics.engine.images import decode_rgb
-    from metrics.engine.preference import per_image_result
+    """ImageReward of image files against their prompts (same order), mean and per image.
+
+    ``workers`` threads decode and preprocess the files a few batches ahead (0: in this thread).
+    """
+    from metrics.engine.loading import iter_host_batches, to_device
 
     if len(paths) != len(prompts):
         raise ValueError(f"{len(paths)} images but {len(prompts)} prompts; give one per image")
     scores = np.empty(len(paths), dtype=np.float64)
-    for start in range(0, len(paths), batch_size):
-        chunk = list(paths[start : start + batch_size])
-        scores[start : start + len(chunk)] = scorer.score_images(
-            [decode_rgb(p) for p in chunk], prompts[start : start + len(chunk)]
-        )
+    batches = iter_host_batches(
+        paths,
+        partial(_file_pixels, size=scorer.model.image_size),
+        batch_size=batch_size,
+        workers=workers,
+        pin_memory=scorer.device.type == "cuda",
+    )
+    start = 0
+    for batch in batches:
+        n = len(batch)
+        pixels = to_device(batch, scorer.device)
+        scores[start : start + n] = scorer.score_pixels(pixels, prompts[start : start + n])
+        start += n
         if progress is not None:
-            progress(len(chunk))
+            progress(n)
     return per_image_result(
         "imagereward",
         scores,

@@ -137,7 +137,10 @@ def verify_image_bytes(
     data: bytes, name: str = "image", *, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> ImageInfo:
     """Check that ``data`` is a complete, decodable, supported image; return its facts."""
-    img = _open(data, name, max_pixels)
+    return _checked_info(_open(data, name, max_pixels), name)
+
+
+def _checked_info(img: Image.Image, name: str) -> ImageInfo:
     fmt, mode, size = img.format, img.mode, img.size
     frames = getattr(img, "n_frames", 1)
     _load_first_frame(img, name)
@@ -184,13 +187,9 @@ def verify_image_file(
         raise ImageError(name, "the file is empty (0 bytes)")
     img = _open(path, name, max_pixels, max_decode_bytes)
     try:
-        fmt, mode, size = img.format, img.mode, img.size
-        frames = getattr(img, "n_frames", 1)
-        _load_first_frame(img, name)
-        _to_rgb(img)
+        return _checked_info(img, name)
     finally:
         img.close()
-    return ImageInfo(width=size[0], height=size[1], format=fmt, mode=mode, frames=frames)
 
 
 def decode_rgb_bytes(

@@ -21,9 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from metrics.engine.clip import ClipBundle, _image_processor_class, _weight_files
-from metrics.engine.clip import weights_sha256 as checkpoint_sha256
-from metrics.engine.device import resolve_device
+from metrics.engine.clip import ClipBundle, _load_from_dir, _weight_files, resolve_clip_dir
 from metrics.engine.model_cache import ModelCache
 
 PICKSCORE_MODEL = "yuvalkirstain/PickScore_v1"
@@ -41,7 +39,7 @@ def load_pickscore(
     download: bool | None = None,
 ) -> ClipBundle:
     """PickScore's CLIPModel with the LAION CLIP-H processor, loaded once per names and device."""
-    from metrics.engine.clip import resolve_clip_dir
+    from metrics.engine.device import resolve_device
     from metrics.engine.preference import resolve_processor_dir
 
     dev = resolve_device(device)
@@ -50,33 +48,9 @@ def load_pickscore(
     def load() -> ClipBundle:
         model_dir = resolve_clip_dir(model, download=download)
         processor_dir = resolve_processor_dir(processor, download=download)
-        return _load(model, model_dir, processor_dir, dev)
+        return _load_from_dir(str(model), model_dir, dev, processor_dir=processor_dir)
 
     return _CACHE.get_or_load(key, load)
-
-
-def _load(name: str, model_dir: Path, processor_dir: Path, dev) -> ClipBundle:
-    import torch
-    from transformers import CLIPModel, CLIPTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    model = CLIPModel.from_pretrained(model_dir, dtype=torch.float32).eval().to(dev)
-    tokenizer = CLIPTokenizer.from_pretrained(processor_dir)
-    return ClipBundle(
-        name=name,
-        directory=model_dir,
-        model=model,
-        image_processor=_image_processor_class().from_pretrained(processor_dir),
-        tokenizer=tokenizer,
-        device=dev,
-        weights_sha256=checkpoint_sha256(model_dir),
-        embedding_dim=int(model.config.projection_dim),
-        max_text_tokens=min(
-            int(model.config.text_config.max_position_embeddings),
-            int(getattr(tokenizer, "model_max_length", 77) or 77),
-        ),
-    )
 
 
 def logit_scale(bundle: ClipBundle) -> float:

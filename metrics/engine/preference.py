@@ -1,4 +1,4 @@
-"""Pieces the human-preference scorers share (aesthetic, PickScore, HPS v2.1).
+"""Pieces the human-preference scorers share (aesthetic, PickScore, HPS v2.1, ImageReward).
 
 - :func:`per_image_result`: a mean with per-image values and a seeded bootstrap interval,
   the one result shape of every per-image scorer;
@@ -7,20 +7,28 @@
 - :func:`resolve_processor_dir`: a hub repository read for its preprocessing and tokenizer
   files only (PickScore's authors preprocess with ``laion/CLIP-ViT-H-14-laion2B-s32B-b79K``'s
   processor, whose 3.9 GB of weights are not needed);
-- :func:`prompt_scores_paths`: embed files and prompts with a :class:`ClipBundle`, then score.
+- :func:`prompt_scores_paths`: embed files and prompts with a :class:`ClipBundle`, then score;
+- checkpoints rebuilt from state dicts (HPS v2.1, ImageReward, the aesthetic head):
+  :func:`read_checkpoint`, :func:`load_checked`, and :func:`openai_normalised` pixels.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from metrics.engine.bootstrap import bootstrap_mean_ci
-from metrics.engine.embeddings import feature_rows
+from metrics.engine.clip import (
+    _HUB_PATTERNS,
+    clip_image_embeddings,
+    clip_text_embeddings_counted,
+    truncation_extra,
+)
+from metrics.engine.embeddings import unit_rows
 from metrics.engine.result import MetricResult
 from metrics.engine.weights import WeightsMissingError, offline
 
@@ -54,7 +62,6 @@ def per_image_result(
             "bootstrap": {"resamples": resamples, "level": 0.95, "seed": seed},
             **(provenance or {}),
         },
-        higher_is_better=True,
     )
 
 
@@ -62,19 +69,70 @@ def scaled_cosines(
     image_embeddings: np.ndarray, text_embeddings: np.ndarray, scale: float
 ) -> np.ndarray:
     """``scale x cos(image_i, text_i)`` per row, in float64 from the raw embeddings."""
-    img = feature_rows(image_embeddings, "image embeddings")
-    txt = feature_rows(text_embeddings, "prompt embeddings")
+    img = unit_rows(image_embeddings, "image embeddings")
+    txt = unit_rows(text_embeddings, "prompt embeddings")
     if img.shape != txt.shape:
         raise ValueError(
             f"image embeddings {img.shape} and prompt embeddings {txt.shape} must have the same "
             "shape (one prompt per image)"
         )
-    for arr, what in ((img, "image"), (txt, "prompt")):
-        if np.any(np.linalg.norm(arr, axis=1) == 0):
-            raise ValueError(f"an all-zero {what} embedding has no direction to compare")
-    img = img / np.linalg.norm(img, axis=1, keepdims=True)
-    txt = txt / np.linalg.norm(txt, axis=1, keepdims=True)
     return float(scale) * np.einsum("ij,ij->i", img, txt)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def openai_normalised(image) -> np.ndarray:
+    """An RGB PIL image as float32 ``[3, H, W]``: ``/ 255``, then OpenAI CLIP's mean and std
+    (torchvision's ``ToTensor`` and ``Normalize``, in float32)."""
+    x = np.asarray(image, dtype=np.float32) / np.float32(255)
+    mean = np.asarray(OPENAI_MEAN, dtype=np.float32)
+    std = np.asarray(OPENAI_STD, dtype=np.float32)
+    return np.ascontiguousarray(((x - mean) / std).transpose(2, 0, 1))
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The state dict of a ``torch.save``d checkpoint (``{"state_dict": ...}`` or a bare one)."""
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"{path} is not a readable torch checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} holds no state dict")
+    return state
+
+
+def load_checked(model, state: dict[str, Any], what: str) -> None:
+    """Load ``state`` (as float32) into ``model``, built on the meta device, once every tensor
+    is known to fit; the non-persistent position ids no checkpoint holds are rebuilt."""
+    import torch
+
+    expected = {
+        k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("position_ids")
+    }
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != expected[k])
+    if missing or unexpected or wrong:
+        raise ValueError(
+            f"the {what} of the checkpoint does not fit: missing {missing[:4]}, unexpected "
+            f"{unexpected[:4]}, wrong shape {wrong[:4]}"
+        )
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False, assign=True)
+    for module in model.modules():
+        ids = getattr(module, "position_ids", None)
+        if isinstance(ids, torch.Tensor) and ids.is_meta:
+            module.register_buffer(
+                "position_ids", torch.arange(ids.shape[-1]).expand((1, -1)), persistent=False
+            )
 
 
 # ----------------------------------------------------------------------------- processor files
@@ -106,8 +164,6 @@ def resolve_processor_dir(
         return Path(weights_dir).expanduser() / name
     from huggingface_hub import snapshot_download
 
-    from metrics.engine.clip import _HUB_PATTERNS
-
     local_only = True
     while True:
         try:
@@ -131,17 +187,8 @@ def resolve_processor_dir(
 
 # ----------------------------------------------------------------------------- over files
 
-
-def prompt_embeddings(
-    bundle, prompts: Sequence[str], *, batch_size: int = 256
-) -> tuple[np.ndarray, int]:
-    """Raw prompt embeddings of ``bundle`` and how many prompts were truncated at its limit."""
-    from metrics.engine.clip import clip_text_embeddings, count_truncated
-
-    truncated = count_truncated(bundle, prompts)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # counted in the result instead
-        return clip_text_embeddings(bundle, prompts, batch_size=batch_size), truncated
+# Raw prompt embeddings and how many prompts were truncated (metrics.services.preference uses it).
+prompt_embeddings = clip_text_embeddings_counted
 
 
 def prompt_scores_paths(
@@ -159,20 +206,12 @@ def prompt_scores_paths(
     provenance: dict | None = None,
 ) -> MetricResult:
     """``scale x cos(image, prompt)`` of image files against their prompts (same order)."""
-    from metrics.engine.clip import clip_image_embeddings
-
     if len(paths) != len(prompts):
         raise ValueError(f"{len(paths)} images but {len(prompts)} prompts; give one per image")
     img = clip_image_embeddings(
         bundle, paths, batch_size=batch_size, workers=workers, progress=progress
     )
-    txt, truncated = prompt_embeddings(bundle, list(prompts))
-    notes = []
-    if truncated:
-        notes.append(
-            f"{truncated} of {len(prompts)} prompts are longer than {bundle.max_text_tokens} "
-            "tokens and were truncated"
-        )
+    txt, truncated = clip_text_embeddings_counted(bundle, prompts)
     return per_image_result(
         metric,
         scaled_cosines(img, txt, scale),
@@ -180,5 +219,5 @@ def prompt_scores_paths(
         resamples=resamples,
         seed=seed,
         provenance={**bundle.provenance(), "scale": float(scale), **(provenance or {})},
-        extra={"truncated_prompts": truncated, "notes": notes},
+        extra=truncation_extra(bundle, truncated, len(prompts)),
     )

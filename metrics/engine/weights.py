@@ -97,8 +97,7 @@ _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 def file_sha256(path: str | Path) -> str:
     """The sha256 hex digest of a file (cached per path, mtime and size)."""
     path = Path(path).resolve()
-    st = path.stat()
-    key = (str(path), st.st_mtime_ns, st.st_size)
+    key = _sha_key(path)
     digest = _SHA_CACHE.get(key)
     if digest is None:
         h = hashlib.sha256()
@@ -108,6 +107,11 @@ def file_sha256(path: str | Path) -> str:
         digest = h.hexdigest()
         _SHA_CACHE[key] = digest
     return digest
+
+
+def _sha_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return (str(path), st.st_mtime_ns, st.st_size)
 
 
 def checksum_matches(digest: str, expected: str) -> bool:
@@ -253,6 +257,8 @@ def download(
                 )
             final = dest_dir / spec.name
             os.replace(tmp, final)
+            # Hashed on the way in: file_sha256 of the new file need not read it again.
+            _SHA_CACHE[_sha_key(final.resolve())] = digest
             return final
         except WeightsChecksumError as exc:
             errors.append(str(exc))

@@ -156,14 +156,20 @@ def _write_image_processor(directory: Path) -> None:
     (directory / "preprocessor_config.json").write_text(json.dumps(config, indent=2))
 
 
-def build_tiny_clip(directory: str | Path, seed: int = 0) -> Path:
-    """Write the tiny CLIP checkpoint (model, tokenizer, image processor) into ``directory``."""
+def build_tiny_clip(
+    directory: str | Path, seed: int = 0, *, projection_dim: int | None = None
+) -> Path:
+    """Write the tiny CLIP checkpoint (model, tokenizer, image processor) into ``directory``;
+    ``projection_dim`` gives it another embedding size."""
     import torch
     from transformers import CLIPModel
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model = CLIPModel(tiny_clip_config())
+    config = tiny_clip_config()
+    if projection_dim is not None:
+        config.projection_dim = projection_dim
+    model = CLIPModel(config)
     rng = np.random.default_rng(seed)
     state = model.state_dict()
     # Sorted names: the draw order, hence the weights, do not depend on module order.

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tests.engine.preference_fixtures import _values as _v
+
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = "a an the of photo cat dog red blue sea image things thing , ! 42 big small on in".split()
 
@@ -32,12 +34,6 @@ def write_bert_vocab(directory: Path) -> Path:
 
 def vocab_size(directory: Path) -> int:
     return len((directory / "vocab.txt").read_text().split()) + 2  # + [DEC], [ENC]
-
-
-def _v(shape, rng, scale=None) -> torch.Tensor:
-    fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else shape[0]
-    s = scale if scale is not None else 1 / math.sqrt(fan_in)
-    return torch.from_numpy((s * rng.standard_normal(shape)).astype(np.float32))
 
 
 def imagereward_state_dict(

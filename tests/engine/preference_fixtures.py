@@ -70,22 +70,7 @@ def published_aesthetic_mlp() -> nn.Module:
 
 def build_clip_dir(directory: Path, *, projection_dim: int, seed: int = 0) -> Path:
     """The tiny CLIP of ``clip_fixtures`` with another embedding size (768 for the aesthetic head)."""
-    from transformers import CLIPModel
-
-    directory.mkdir(parents=True, exist_ok=True)
-    config = cf.tiny_clip_config()
-    config.projection_dim = projection_dim
-    model = CLIPModel(config)
-    rng = np.random.default_rng(seed)
-    values = {
-        name: torch.from_numpy(cf._tensor_values(name, tuple(t.shape), rng))
-        for name, t in sorted(model.state_dict().items())
-    }
-    model.load_state_dict(values, strict=True)
-    model.save_pretrained(directory, safe_serialization=True)
-    cf._write_tokenizer(directory)
-    cf._write_image_processor(directory)
-    return directory
+    return cf.build_tiny_clip(directory, seed, projection_dim=projection_dim)
 
 
 def build_processor_dir(directory: Path, *, size: int = cf.IMAGE_SIZE) -> Path:

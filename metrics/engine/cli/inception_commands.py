@@ -311,14 +311,17 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
             sys.stdout.write(f"{name}\t{what} (Hugging Face hub)\n")
         return 0
     clip_models = list(args.clip_model or [])
-    processors: list[str] = []
+    processors: list[tuple[str, tuple[str, ...]]] = []
     if not args.names and not clip_models:
         from metrics.engine.clip import DEFAULT_CLIP_MODEL
         from metrics.engine.imagereward import TOKENIZER as BERT
+        from metrics.engine.imagereward import TOKENIZER_FILES
         from metrics.engine.pickscore import PICKSCORE_MODEL, PICKSCORE_PROCESSOR
+        from metrics.engine.preference import PROCESSOR_FILES
 
         clip_models = [DEFAULT_CLIP_MODEL, PICKSCORE_MODEL]
-        processors = [PICKSCORE_PROCESSOR, BERT]  # preference scorers' preprocessing/tokenizers
+        # The preference scorers' preprocessing / tokenizer files, and which files each needs.
+        processors = [(PICKSCORE_PROCESSOR, PROCESSOR_FILES), (BERT, TOKENIZER_FILES)]
     names = args.names or ([] if args.clip_model else list(weights.REGISTRY))
     unknown = [n for n in names if n not in weights.REGISTRY]
     if unknown:
@@ -342,12 +345,9 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
         from metrics.engine.clip import clip_fetch
 
         sys.stdout.write(f"{model}: in {clip_fetch(model)}\n")
-    for name in processors:
-        from metrics.engine.imagereward import TOKENIZER as BERT
-        from metrics.engine.imagereward import TOKENIZER_FILES
-        from metrics.engine.preference import PROCESSOR_FILES, resolve_processor_dir
+    for name, files in processors:
+        from metrics.engine.preference import resolve_processor_dir
 
-        files = TOKENIZER_FILES if name == BERT else PROCESSOR_FILES
         where = resolve_processor_dir(name, download=True, files=files)
         sys.stdout.write(f"{name} (preprocessing files): in {where}\n")
     return 0

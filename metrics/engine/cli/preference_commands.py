@@ -35,6 +35,12 @@ def _common(args: argparse.Namespace) -> dict:
     }
 
 
+def _images_and_prompts(args: argparse.Namespace) -> tuple[list[Path], list[str]]:
+    directory = Path(args.dir)
+    images = list_images(directory)
+    return images, read_prompts(args.prompts, images, directory)
+
+
 @_user_errors
 def cmd_aesthetic(args: argparse.Namespace) -> MetricResult:
     from metrics.engine.aesthetic import aesthetic_paths, load_aesthetic_head
@@ -51,9 +57,7 @@ def cmd_aesthetic(args: argparse.Namespace) -> MetricResult:
 def cmd_pickscore(args: argparse.Namespace) -> MetricResult:
     from metrics.engine.pickscore import load_pickscore, pickscore_paths
 
-    directory = Path(args.dir)
-    images = list_images(directory)
-    prompts = read_prompts(args.prompts, images, directory)
+    images, prompts = _images_and_prompts(args)
     bundle = load_pickscore(
         args.pickscore_model, args.pickscore_processor, device=pick_device(args.device)
     )
@@ -72,9 +76,7 @@ def cmd_pickscore(args: argparse.Namespace) -> MetricResult:
 def cmd_hpsv2(args: argparse.Namespace) -> MetricResult:
     from metrics.engine.hpsv2 import hpsv2_paths, load_hpsv2
 
-    directory = Path(args.dir)
-    images = list_images(directory)
-    prompts = read_prompts(args.prompts, images, directory)
+    images, prompts = _images_and_prompts(args)
     bundle = load_hpsv2(
         args.hps_weights, tokenizer=args.hps_tokenizer, device=pick_device(args.device)
     )
@@ -86,9 +88,7 @@ def cmd_hpsv2(args: argparse.Namespace) -> MetricResult:
 def cmd_imagereward(args: argparse.Namespace) -> MetricResult:
     from metrics.engine.imagereward import imagereward_paths, load_imagereward
 
-    directory = Path(args.dir)
-    images = list_images(directory)
-    prompts = read_prompts(args.prompts, images, directory)
+    images, prompts = _images_and_prompts(args)
     scorer = load_imagereward(
         args.imagereward_weights,
         tokenizer=args.imagereward_tokenizer,
